@@ -1,0 +1,59 @@
+"""Pure scoring functions for mateval benchmarks.
+
+Plain functions of array-likes: no I/O, no torch, nothing else of ours
+imported. Invalid input raises ``ValueError`` naming the argument; metrics
+that are undefined for the data are returned as NaN (see each docstring).
+
+Regression (:mod:`metrics.regression`), ``(y_true, y_pred)``:
+
+- :func:`mean_absolute_error`, :func:`mean_squared_error`,
+  :func:`root_mean_squared_error`, :func:`r2_score`, :func:`max_error`
+- :func:`regression_metrics` -> ``{"MAE", "MSE", "RMSE", "R2", "MaxError"}``
+
+Binary classification (:mod:`metrics.classification`), ``(y_true, scores)``
+with labels 0/1 (positive class 1) and scores = probability of class 1:
+
+- :func:`roc_curve_points`, :func:`roc_auc`
+- :func:`accuracy`, :func:`precision`, :func:`recall`, :func:`f1`
+  (``threshold=0.5``; predicted positive when ``score >= threshold``)
+- :func:`classification_metrics` ->
+  ``{"ROC-AUC", "Accuracy", "Precision", "Recall", "F1"}``
+- :func:`classification_details` -> threshold, ROC curve, confusion matrix,
+  class counts
+"""
+
+from .classification import (
+    accuracy,
+    classification_details,
+    classification_metrics,
+    f1,
+    precision,
+    recall,
+    roc_auc,
+    roc_curve_points,
+)
+from .regression import (
+    max_error,
+    mean_absolute_error,
+    mean_squared_error,
+    r2_score,
+    regression_metrics,
+    root_mean_squared_error,
+)
+
+__all__ = [
+    "mean_absolute_error",
+    "mean_squared_error",
+    "root_mean_squared_error",
+    "r2_score",
+    "max_error",
+    "regression_metrics",
+    "roc_curve_points",
+    "roc_auc",
+    "accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "classification_metrics",
+    "classification_details",
+]

@@ -1,0 +1,245 @@
+"""The ``mateval`` command line.
+
+``mateval bench --model matformer``    train, evaluate and score a model on its default tasks
+``mateval report``                     render the HTML report of the runs in the results directory
+``mateval models``                     list models and tasks
+``mateval check-result FILE...``       validate result files against the schema
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Sequence
+
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from orchestrator import registry, results
+from orchestrator.backends import get_backend
+from runner.manifest import ManifestError
+from runner.result import ResultError, read_result
+from runner.run import LOG_FILE, RunSpec
+from runner.tasks import TASKS, UnknownTaskError, get_task
+
+console = Console(stderr=False, highlight=False)
+DEFAULT_TIMEOUT_S = 3600.0
+SUMMARY_METRICS = ("MAE", "RMSE", "R2", "ROC-AUC", "Accuracy", "F1")
+
+
+def parse_assignments(pairs: Sequence[str], what: str) -> dict[str, Any]:
+    """``["epochs=5", "lr=1e-3"]`` -> ``{"epochs": 5, "lr": 0.001}`` (values parsed as YAML).
+
+    Raises:
+        SystemExit: an item is not ``key=value`` (argparse-style usage error).
+    """
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"mateval: {what}: expected key=value, got {pair!r}")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def parse_max_samples(text: str | None) -> dict[str, int] | None:
+    """``"train=64,val=16,test=64"`` -> dict; ``None`` passes through."""
+    if not text:
+        return None
+    parsed = parse_assignments([p for p in text.split(",") if p], "--max-samples")
+    for split, value in parsed.items():
+        if split not in ("train", "val", "test") or not isinstance(value, int) or value < 1:
+            raise SystemExit(f"mateval: --max-samples: {split}={value!r}: expected train|val|test = positive int")
+    return parsed
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``mateval``."""
+    parser = argparse.ArgumentParser(prog="mateval", description="Benchmark harness for materials-science ML models.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    bench = sub.add_parser("bench", help="train, evaluate and score models")
+    bench.add_argument("--model", required=True, help="model name, comma-separated names, or 'all'")
+    bench.add_argument("--task", action="append", default=[], help="task name (repeatable); default: the model's default tasks")
+    bench.add_argument("--seed", type=int, action="append", default=[], help="seed (repeatable; default 0)")
+    bench.add_argument("--backend", default="auto", help="auto | local")
+    bench.add_argument("--data", default="subset", choices=("subset", "full"),
+                       help="'subset' (embedded compact real subset, default) or 'full' (needs --data-dir/MATEVAL_DATA)")
+    bench.add_argument("--data-dir", default=None, help="directory holding full datasets (default: $MATEVAL_DATA)")
+    bench.add_argument("--results-dir", default="results", help="where run directories go (default: results)")
+    bench.add_argument("--profile", default="bench", choices=("bench", "paper"),
+                       help="'bench': model.yaml's bench_hyperparameters (e.g. fewer epochs); 'paper': paper defaults")
+    bench.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="override a hyperparameter")
+    bench.add_argument("--max-samples", default=None, metavar="train=N,val=N,test=N",
+                       help="keep only the first N samples of a split (smoke runs)")
+    bench.add_argument("--interval", type=float, default=1.0, help="telemetry sampling interval in seconds")
+    bench.add_argument("--timeout", type=float, default=None, help="per-run time limit in seconds (default: model.yaml's timeout_s)")
+    bench.add_argument("--no-report", action="store_true", help="do not render the HTML report")
+    bench.add_argument("--quiet", action="store_true", help="do not echo the runs' logs")
+
+    report = sub.add_parser("report", help="render the HTML report")
+    report.add_argument("runs", nargs="*", help="run directories (default: every run in --results-dir)")
+    report.add_argument("--results-dir", default="results")
+    report.add_argument("-o", "--output", default=None, help="output HTML file (default: <results-dir>/report.html)")
+
+    sub.add_parser("models", help="list models and tasks")
+
+    check = sub.add_parser("check-result", help="validate result.json files against the schema")
+    check.add_argument("files", nargs="+")
+    return parser
+
+
+def print_summary(rows: list[dict[str, Any]]) -> None:
+    """A short table of runs in the terminal."""
+    table = Table(title="mateval results", show_lines=False)
+    for column in ("run", "model", "task", "status", "duration (s)", *SUMMARY_METRICS):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        values = [row["run_id"], row["model"], row["task"], row["status"].upper() if row["status"] != "ok" else "ok",
+                  "" if row["duration (s)"] is None else f"{row['duration (s)']:.1f}"]
+        for name in SUMMARY_METRICS:
+            value = row["metrics"].get(name)
+            values.append("" if value is None else f"{value:.4g}")
+        table.add_row(*values)
+    console.print(table)
+    for row in rows:
+        if row["status"] != "ok" and row.get("error"):
+            console.print(f"[red]{row['run_id']}[/red]: {row['error']}", markup=True, soft_wrap=True)
+
+
+def render(run_dirs: list[Path], output: Path, title: str) -> Path | None:
+    """Render the HTML report; a rendering error is reported, never fatal to the results."""
+    from orchestrator.report import render_report
+
+    try:
+        return render_report(run_dirs, output, title=title)
+    except Exception as exc:  # the results are safe on disk; say what went wrong
+        console.print(f"mateval: report could not be rendered: {type(exc).__name__}: {exc}")
+        return None
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """``mateval bench``: run every (model, task, seed) and summarize."""
+    try:
+        manifests = registry.resolve_models(args.model)
+        overrides = parse_assignments(args.set, "--set")
+        max_samples = parse_max_samples(args.max_samples)
+        for task in args.task:
+            get_task(task)
+        backend = get_backend(args.backend)
+    except (ManifestError, UnknownTaskError, ValueError) as exc:
+        console.print(f"mateval: {exc}", markup=False)
+        return 2
+    if args.backend == "auto":
+        console.print(f"mateval: backend auto -> {backend.name} (Docker backend not available in this version)")
+    results_root = Path(args.results_dir).resolve()
+    results_root.mkdir(parents=True, exist_ok=True)
+    roots = [str(p) for p in registry.data_roots(args.data_dir)]
+    sha = registry.git_sha()
+    seeds = args.seed or [0]
+    plan = [(m, t, s) for m in manifests for t in (args.task or m.data["default_tasks"]) for s in seeds]
+    finished: list[Path] = []
+    interrupted = False
+    for index, (manifest, task, seed) in enumerate(plan, start=1):
+        if get_task(task).spec.task_type not in manifest.data["task_types"]:
+            console.print(f"mateval: skipping {manifest.name} on {task}: task type not supported by the model")
+            continue
+        spec = RunSpec(run_id=results.new_run_id(manifest.name, task, seed), model=manifest.name,
+                       model_dir=str(manifest.folder), task=task, seed=seed, data_variant=args.data, data_roots=roots,
+                       profile=args.profile, overrides=overrides, max_samples=max_samples,
+                       sampling_interval_s=args.interval, backend=backend.name, git_sha=sha,
+                       timeout_s=args.timeout or manifest.data.get("timeout_s", DEFAULT_TIMEOUT_S))
+        staging = results.prepare(results_root, spec)
+        console.print(f"[bold]mateval[/bold] [{index}/{len(plan)}] {manifest.display_name} on {task} "
+                      f"(seed {seed}, {backend.name}) -> {results_root / spec.run_id}")
+        echo = None if args.quiet else (lambda line: console.print(f"  | {line}", markup=False, highlight=False))
+        try:
+            outcome = backend.run(spec, staging, spec.timeout_s, staging / LOG_FILE, echo)
+        except KeyboardInterrupt:
+            from orchestrator.backends import RunOutcome
+
+            outcome, interrupted = RunOutcome(exit_code=-2, timed_out=False, wall_s=0.0, message="interrupted"), True
+        result = results.finalize(staging, spec, outcome)
+        finished.append(results.publish(staging, results_root))
+        console.print(f"mateval: {spec.run_id}: status {result['status']}")
+        if interrupted:
+            console.print("mateval: interrupted; finished results are kept")
+            break
+    if not finished:
+        console.print("mateval: nothing was run")
+        return 2
+    print_summary(results.summary_rows(results.load_results(finished)))
+    for directory in finished:
+        console.print(f"result: {directory / 'result.json'}")
+    if not args.no_report:
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+        report = render(finished, results_root / f"report-{stamp}.html", f"mateval bench {args.model}")
+        if report:
+            console.print(f"report: {report}")
+    loaded = results.load_results(finished)
+    return 130 if interrupted else (0 if all(r and r["status"] == "ok" for _, r, _ in loaded) else 1)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """``mateval report``: render every run (or the given ones) into one HTML file."""
+    dirs = [Path(p) for p in args.runs] or results.run_dirs(Path(args.results_dir))
+    if not dirs:
+        console.print(f"mateval: no runs found in {args.results_dir}")
+        return 2
+    output = Path(args.output) if args.output else Path(args.results_dir) / "report.html"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    report = render(dirs, output, "mateval report")
+    if report is None:
+        return 1
+    print_summary(results.summary_rows(results.load_results(dirs)))
+    console.print(f"report: {report}")
+    return 0
+
+
+def cmd_models(_: argparse.Namespace) -> int:
+    """``mateval models``: models with their task types and default tasks; then the task catalogue."""
+    table = Table(title="models")
+    for column in ("model", "name", "task types", "default tasks", "status"):
+        table.add_column(column)
+    for name in registry.model_names():
+        try:
+            manifest = registry.get_model(name)
+            table.add_row(manifest.display_name, name, ", ".join(manifest.data["task_types"]),
+                          ", ".join(manifest.data["default_tasks"]), "ok")
+        except ManifestError as exc:
+            table.add_row("?", name, "", "", f"invalid: {exc}")
+    console.print(table)
+    tasks = Table(title="tasks")
+    for column in ("task", "type", "target", "unit", "dataset"):
+        tasks.add_column(column)
+    for name, task in sorted(TASKS.items()):
+        tasks.add_row(name, task.spec.task_type, task.spec.target, task.spec.unit or "-", task.dataset)
+    console.print(tasks)
+    return 0
+
+
+def cmd_check_result(args: argparse.Namespace) -> int:
+    """``mateval check-result``: exit 1 if any file fails."""
+    failed = 0
+    for name in args.files:
+        try:
+            read_result(Path(name))
+            console.print(f"{name}: ok")
+        except ResultError as exc:
+            failed += 1
+            console.print(str(exc), markup=False)
+    return 1 if failed else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``mateval`` console script."""
+    args = build_parser().parse_args(argv)
+    handler = {"bench": cmd_bench, "report": cmd_report, "models": cmd_models, "check-result": cmd_check_result}
+    return handler[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,155 @@
+"""Run directories: preparing, finalizing and publishing them, and collecting them for reports.
+
+A run is prepared in ``<results>/.staging/<run_id>/`` and, once its ``result.json`` is final, moved
+to ``<results>/<run_id>/`` with one ``rename`` (atomic on one file system). A published directory
+is never written again; ``run_id`` holds a timestamp and a random suffix, and publishing refuses to
+replace an existing directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+from orchestrator.backends.base import RunOutcome
+from runner.result import ResultError, read_result, write_result
+from runner.run import LOG_FILE, RESULT_FILE, SPEC_FILE, RunSpec, base_result
+from runner.result import log_tail
+
+STAGING = ".staging"
+
+
+def new_run_id(model: str, task: str, seed: int) -> str:
+    """``<UTC yyyymmddThhmmss>-<model>-<task>-s<seed>-<6 hex>``."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    return f"{stamp}-{model}-{task}-s{seed}-{secrets.token_hex(3)}"
+
+
+def prepare(results_root: Path, spec: RunSpec) -> Path:
+    """Create the staging directory of ``spec.run_id`` and write ``run_spec.json`` into it.
+
+    Raises:
+        FileExistsError: the run id is already staged or published.
+    """
+    results_root = Path(results_root)
+    if (results_root / spec.run_id).exists():
+        raise FileExistsError(f"{results_root / spec.run_id} already exists; results are never overwritten")
+    staging = results_root / STAGING / spec.run_id
+    staging.mkdir(parents=True, exist_ok=False)
+    spec.save(staging / SPEC_FILE)
+    return staging
+
+
+def _status_from_outcome(outcome: RunOutcome) -> tuple[str, str, str]:
+    """(status, error type, message) for a run that left no valid result."""
+    if outcome.timed_out:
+        return "timeout", "Timeout", f"run exceeded its time limit ({outcome.message or 'timeout'})"
+    code = outcome.exit_code
+    if code is None:
+        return "failed", "NotStarted", outcome.message or "the run could not be started"
+    if code in (-signal.SIGKILL, 137):
+        return "oom", "Killed", (f"killed by SIGKILL (exit {code}) before writing a result; on Linux this is "
+                                 "usually the out-of-memory killer")
+    if code < 0:
+        return "failed", "Signal", f"killed by signal {-code} before writing a result"
+    return "failed", "Crashed", f"runner exited with status {code} without writing a valid result"
+
+
+def finalize(staging: Path, spec: RunSpec, outcome: RunOutcome) -> dict[str, Any]:
+    """Make sure ``staging/result.json`` exists, is schema-valid and has the right status.
+
+    - valid result and no timeout: kept as the runner wrote it;
+    - valid result but the backend timed the run out: status becomes ``timeout``;
+    - no result, or an invalid one (kept as ``result.invalid.json``): a new result is written from
+      the spec with the status derived from how the process ended and the log tail.
+    """
+    staging = Path(staging)
+    path = staging / RESULT_FILE
+    log_text = log_tail(staging / LOG_FILE)
+    problem = None
+    try:
+        result = read_result(path)
+    except ResultError as exc:
+        result, problem = None, str(exc)
+        if path.exists():
+            os.replace(path, staging / "result.invalid.json")
+    if result is not None:
+        if outcome.timed_out and result["status"] != "timeout":
+            result["status"] = "timeout"
+            result["error"] = {"type": "Timeout", "message": f"run exceeded its time limit of {spec.timeout_s} s",
+                               "phase": (result.get("error") or {}).get("phase"), "traceback": None,
+                               "log_tail": log_text}
+            write_result(staging, result)
+        elif result["status"] != "ok" and result.get("error") and not result["error"].get("log_tail"):
+            result["error"]["log_tail"] = log_text
+            write_result(staging, result)
+        return result
+    status, error_type, message = _status_from_outcome(outcome)
+    result = base_result(spec)
+    result["status"] = status
+    result["error"] = {"type": error_type, "message": message + (f"; {problem}" if path.exists() or
+                                                                  (staging / 'result.invalid.json').exists() else ""),
+                       "phase": None, "traceback": None, "log_tail": log_text}
+    if (staging / "result.invalid.json").exists():
+        result["files"]["invalid_result"] = "result.invalid.json"
+    write_result(staging, result)
+    return result
+
+
+def publish(staging: Path, results_root: Path) -> Path:
+    """Move a finalized staging directory to ``<results_root>/<run_id>`` (never replacing one).
+
+    Raises:
+        FileExistsError: the destination exists.
+    """
+    destination = Path(results_root) / Path(staging).name
+    if destination.exists():
+        raise FileExistsError(f"{destination} already exists; results are never overwritten")
+    os.rename(staging, destination)
+    return destination
+
+
+def run_dirs(results_root: Path) -> list[Path]:
+    """Published run directories under ``results_root`` (those holding a ``result.json`` or a
+    ``run_spec.json``), oldest first by name."""
+    root = Path(results_root)
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
+                  and ((p / RESULT_FILE).exists() or (p / SPEC_FILE).exists()))
+
+
+def load_results(dirs: Iterable[Path]) -> list[tuple[Path, dict[str, Any] | None, str | None]]:
+    """``(dir, result or None, error message or None)`` for each directory; never raises."""
+    loaded = []
+    for directory in dirs:
+        try:
+            loaded.append((directory, read_result(Path(directory) / RESULT_FILE), None))
+        except ResultError as exc:
+            loaded.append((directory, None, str(exc)))
+    return loaded
+
+
+def summary_rows(loaded) -> list[dict[str, Any]]:
+    """Flat rows for the terminal summary: run id, model, task, status, duration and metrics."""
+    rows = []
+    for directory, result, error in loaded:
+        if result is None:
+            rows.append({"run_id": Path(directory).name, "model": "?", "task": "?", "status": "unreadable",
+                         "duration (s)": None, "metrics": {}, "error": error})
+            continue
+        rows.append({"run_id": result["run_id"], "model": result["model"]["display_name"],
+                     "task": result["task"]["name"], "status": result["status"],
+                     "duration (s)": result["resources"]["overall"].get("duration (s)"),
+                     "metrics": result["metrics"], "error": (result.get("error") or {}).get("message")})
+    return rows
+
+
+def dump(result: dict[str, Any]) -> str:
+    """Compact JSON of a result (for logs)."""
+    return json.dumps(result, indent=1)[:2000]

@@ -1,0 +1,162 @@
+"""The model contract: what a model folder under ``images/<model>/`` provides to the runner.
+
+This module is the one place the contract is defined; ``images/README.md`` walks through it with
+a worked example.
+
+Division of labour
+------------------
+The **runner** owns everything that must be identical across models for a fair comparison:
+reading the dataset, the train/validation/test split, seeding, resource telemetry, parameter and
+FLOP counting, scoring, and the result files. The **model** owns building its network, training it
+and predicting. A model never reads the test targets: :meth:`ModelAdapter.predict` receives test
+samples whose ``target`` is ``None``.
+
+A model folder contains
+-----------------------
+- ``model.yaml``: the manifest, validated against ``runner/schemas/model.schema.json``
+  (``additionalProperties: false``: a misspelt field is an error naming the file and field).
+  ``entry_point`` is ``"<module>:<class>"``, importable with the model folder on ``sys.path``.
+- a Python package with a subclass of :class:`ModelAdapter`.
+- later, a ``Dockerfile`` (see ``images/README.md``).
+
+Life cycle of one run (driven by ``runner.run``)
+------------------------------------------------
+1. ``adapter = EntryPointClass(task, hyperparameters, device, seed)``
+2. ``adapter.fit(train, val, on_epoch_end)`` inside the telemetry phase ``train``; the adapter
+   calls ``on_epoch_end(EpochRecord(...))`` once per epoch (the runner logs progress and keeps the
+   loss history).
+3. ``adapter.network`` and ``adapter.forward_inputs(batch)`` are used to count parameters and FLOPs.
+4. ``adapter.predict(test)`` inside the telemetry phase ``predict``.
+5. The runner scores the predictions with ``metrics`` and writes the result.
+
+Exceptions raised by the adapter are caught by the runner and recorded as ``status: failed``
+(``oom`` for ``MemoryError`` and ``torch.cuda.OutOfMemoryError``) with the traceback and log tail.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal, Mapping, Sequence
+
+import numpy as np
+
+TaskType = Literal["regression", "classification"]
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """What a model is asked to learn.
+
+    Attributes:
+        name: task identifier, e.g. ``"perov5_heat_ref"``.
+        task_type: ``"regression"`` (one real target per crystal) or ``"classification"``
+            (binary label per crystal, 1 = positive class).
+        target: name of the target property in the dataset's own terms, e.g. ``"heat_ref"``.
+        unit: unit of the target (``"eV"``) or ``None`` for class labels.
+        positive_class: for classification, a human-readable definition of label 1
+            (e.g. ``"ind_gap > 0 eV"``); ``None`` for regression.
+    """
+
+    name: str
+    task_type: TaskType
+    target: str
+    unit: str | None
+    positive_class: str | None = None
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One crystal with its label.
+
+    Attributes:
+        id: dataset-stable identifier (for perov_5 the CMR ``material_id``), used in
+            ``predictions.csv``.
+        structure: a ``pymatgen.core.Structure`` (lattice in Å, fractional coordinates).
+        target: regression: the property in ``TaskSpec.unit``; classification: 0 or 1;
+            ``None`` for samples handed to :meth:`ModelAdapter.predict`.
+    """
+
+    id: str
+    structure: Any
+    target: float | int | None
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    """Loss history entry reported by a model once per training epoch.
+
+    Attributes:
+        epoch: 1-based epoch number.
+        train_loss: mean training loss over the epoch, in the model's loss units (say which in
+            ``loss_name``).
+        val_loss: validation loss after the epoch, same units, or ``None`` without validation data.
+        lr: learning rate at the end of the epoch, or ``None``.
+        loss_name: e.g. ``"mse (standardized)"`` or ``"nll"``.
+        extra: further per-epoch numbers (finite floats) the model wants kept in ``history``.
+    """
+
+    epoch: int
+    train_loss: float
+    val_loss: float | None = None
+    lr: float | None = None
+    loss_name: str = "loss"
+    extra: Mapping[str, float] = field(default_factory=dict)
+
+
+EpochCallback = Callable[[EpochRecord], None]
+
+
+class ModelAdapter(abc.ABC):
+    """Base class of every model's entry point (see the module docstring for the life cycle).
+
+    Args:
+        task: the task to learn (:class:`TaskSpec`).
+        hyperparameters: the effective hyperparameters: ``model.yaml``'s ``hyperparameters``
+            (paper defaults), then its ``bench_hyperparameters`` when the run is a bench run,
+            then command-line overrides. Keys are exactly those declared in ``model.yaml``.
+        device: a ``torch.device`` chosen by the runner (``cuda`` when available, else ``cpu``).
+        seed: the run's seed; the runner has already seeded ``random``, ``numpy`` and ``torch``.
+
+    Raises:
+        ValueError: from ``__init__`` when the task type is not supported or a hyperparameter is
+            out of range (name the hyperparameter in the message).
+    """
+
+    def __init__(self, task: TaskSpec, hyperparameters: Mapping[str, Any], device: Any, seed: int):
+        self.task = task
+        self.hyperparameters = dict(hyperparameters)
+        self.device = device
+        self.seed = seed
+
+    @property
+    @abc.abstractmethod
+    def network(self) -> Any:
+        """The ``torch.nn.Module`` whose parameters are counted and whose forward pass is profiled.
+
+        Must exist once ``fit`` has returned (it may also exist earlier).
+        """
+
+    @abc.abstractmethod
+    def fit(self, train: Sequence[Sample], val: Sequence[Sample], on_epoch_end: EpochCallback) -> None:
+        """Train on ``train``, using ``val`` for monitoring or model selection only.
+
+        Args:
+            train: training samples, targets set.
+            val: validation samples, targets set (may be empty).
+            on_epoch_end: call once per epoch with an :class:`EpochRecord`.
+        """
+
+    @abc.abstractmethod
+    def predict(self, samples: Sequence[Sample]) -> np.ndarray:
+        """Predict for ``samples`` (their ``target`` is ``None``).
+
+        Returns:
+            ``np.ndarray`` of shape ``(n_samples,)``, float64. Regression: the property in the
+            task's unit. Classification: the probability of the positive class, in [0, 1].
+        """
+
+    @abc.abstractmethod
+    def forward_inputs(self, samples: Sequence[Sample]) -> tuple:
+        """Positional arguments such that ``self.network(*args)`` is one forward pass over
+        ``samples`` as a single batch, on ``self.device``. Used only for FLOP counting."""

@@ -1,0 +1,68 @@
+"""Shared pieces of the dataset loaders: the loaded-dataset record, checksums, data-root lookup."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from runner.contract import Sample
+
+
+class DatasetError(RuntimeError):
+    """A dataset is missing, corrupted or unparsable. The message names the file (and row/id)."""
+
+
+@dataclass
+class LoadedDataset:
+    """One task's data, split.
+
+    Attributes:
+        name: dataset name, e.g. ``"perov_5"``.
+        variant: ``"subset"`` (the compact subset committed to mateval) or ``"full"``.
+        path: the directory the files were read from.
+        splits: ``{"train": [...], "val": [...], "test": [...]}`` of :class:`Sample`.
+        sha256: ``{file name: sha256 hex}`` of every file read.
+        split_description: how the split was made (human-readable, goes into the result).
+    """
+
+    name: str
+    variant: str
+    path: Path
+    splits: dict[str, list[Sample]]
+    sha256: dict[str, str]
+    split_description: str
+    notes: list[str] = field(default_factory=list)
+
+    def sizes(self) -> dict[str, int]:
+        """Number of samples per split."""
+        return {name: len(samples) for name, samples in self.splits.items()}
+
+
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def find_dataset_dir(name: str, data_roots: Sequence[Path], required_files: Sequence[str]) -> Path:
+    """First ``<root>/<name>`` among ``data_roots`` that holds every file in ``required_files``.
+
+    Raises:
+        DatasetError: naming every directory searched and the missing files.
+    """
+    searched = []
+    for root in data_roots:
+        candidate = Path(root) / name
+        missing = [f for f in required_files if not (candidate / f).is_file()]
+        if not missing:
+            return candidate
+        searched.append(f"{candidate} (missing: {', '.join(missing)})")
+    raise DatasetError(
+        f"dataset {name!r} not found; searched: {'; '.join(searched) or 'no data roots given'}. "
+        "Set MATEVAL_DATA (or --data-dir) to the directory that contains it."
+    )

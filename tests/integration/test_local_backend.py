@@ -1,0 +1,95 @@
+"""The local backend end to end through the ``mateval`` command line, on real perov_5 data, with
+the test-fixture models (a mean baseline and a model that fails in a chosen way)."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from runner.result import read_result
+from tests.conftest import FIXTURE_MODELS, REPO_ROOT, run_mateval
+
+ENV = {"MATEVAL_IMAGES": str(FIXTURE_MODELS)}
+SMALL = ["--max-samples", "train=40,val=10,test=128", "--interval", "0.2"]
+
+
+def runs(results_dir: Path) -> list[Path]:
+    return sorted(p for p in results_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def test_mean_baseline_both_tasks(tmp_path):
+    out = run_mateval(["bench", "--model", "mean_baseline", "--results-dir", str(tmp_path), "--no-report", *SMALL],
+                      cwd=REPO_ROOT, env=ENV)
+    assert out.returncode == 0, out.stdout + out.stderr
+    dirs = runs(tmp_path)
+    assert len(dirs) == 2
+    by_task = {read_result(d / "result.json")["task"]["name"]: d for d in dirs}
+    regression = read_result(by_task["perov5_heat_ref"] / "result.json")
+    assert regression["status"] == "ok" and regression["backend"] == "local"
+    assert set(regression["metrics"]) == {"MAE", "MSE", "RMSE", "R2", "MaxError"}
+    assert regression["metrics"]["MAE"] > 0 and regression["dataset"]["sizes"] == {"train": 40, "val": 10, "test": 128}
+    assert regression["model_stats"]["params"] == 1
+    assert regression["model_stats"]["flops"]["forward_per_sample"] == 2  # one multiply-add per sample
+    assert regression["resources"]["overall"]["duration (s)"] > 0
+    assert len(regression["history"]) == 2
+    classification = read_result(by_task["perov5_has_gap"] / "result.json")
+    assert set(classification["metrics"]) == {"ROC-AUC", "Accuracy", "Precision", "Recall", "F1"}
+    assert classification["metrics"]["ROC-AUC"] == 0.5  # a constant score ranks nothing
+    predictions = (by_task["perov5_has_gap"] / "predictions.csv").read_text().splitlines()
+    assert predictions[0] == "id,target,prediction,score" and len(predictions) == 129
+    for d in dirs:
+        assert (d / "run.log").read_text().count("epoch") >= 2
+        assert (d / "timeseries.csv").is_file()
+    assert "mateval results" in out.stdout
+
+
+@pytest.mark.parametrize("mode, extra, status, error_type", [
+    ("raise", [], "failed", "RuntimeError"),
+    ("oom", [], "oom", "MemoryError"),
+    ("hang", ["--timeout", "4"], "timeout", "Timeout"),
+    ("sigkill", [], "oom", "Killed"),
+    ("exit", [], "failed", "Crashed"),
+])
+def test_failures_are_recorded_with_their_log(tmp_path, mode, extra, status, error_type):
+    out = run_mateval(["bench", "--model", "crashing", "--results-dir", str(tmp_path), "--no-report",
+                       "--set", f"mode={mode}", *SMALL, *extra], cwd=REPO_ROOT, env=ENV)
+    assert out.returncode == 1, out.stdout + out.stderr
+    (run_dir,) = runs(tmp_path)
+    result = read_result(run_dir / "result.json")
+    assert result["status"] == status
+    assert result["error"]["type"] == error_type
+    assert "epoch 1" in (run_dir / "run.log").read_text()
+    assert "epoch 1" in result["error"]["log_tail"]
+    assert not (tmp_path / ".staging" / run_dir.name).exists()
+
+
+def test_second_bench_adds_a_run_never_overwrites(tmp_path):
+    args = ["bench", "--model", "mean_baseline", "--task", "perov5_heat_ref", "--results-dir", str(tmp_path),
+            "--no-report", "--quiet", *SMALL]
+    first = run_mateval(args, cwd=REPO_ROOT, env=ENV)
+    assert first.returncode == 0, first.stdout + first.stderr
+    (run_dir,) = runs(tmp_path)
+    before = (run_dir / "result.json").read_bytes()
+    assert run_mateval(args, cwd=REPO_ROOT, env=ENV).returncode == 0
+    assert len(runs(tmp_path)) == 2
+    assert (run_dir / "result.json").read_bytes() == before
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--model", "nosuchmodel"], "unknown model 'nosuchmodel'"),
+    (["--model", "mean_baseline", "--task", "nosuchtask"], "unknown task 'nosuchtask'"),
+    (["--model", "mean_baseline", "--backend", "kubernetes"], "unknown backend 'kubernetes'"),
+])
+def test_bad_arguments_are_clear_errors(tmp_path, args, message):
+    out = run_mateval(["bench", "--results-dir", str(tmp_path), *args], cwd=REPO_ROOT, env=ENV)
+    assert out.returncode == 2
+    assert message in out.stdout.replace("\n", " ")
+
+
+def test_unknown_hyperparameter_fails_the_run_with_its_name(tmp_path):
+    out = run_mateval(["bench", "--model", "mean_baseline", "--task", "perov5_heat_ref", "--results-dir",
+                       str(tmp_path), "--no-report", "--set", "learning_rate=1", *SMALL], cwd=REPO_ROOT, env=ENV)
+    assert out.returncode == 1
+    (run_dir,) = runs(tmp_path)
+    result = json.loads((run_dir / "result.json").read_text())
+    assert result["status"] == "failed" and "no hyperparameter named 'learning_rate'" in result["error"]["message"]
