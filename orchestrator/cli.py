@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,7 +26,8 @@ from runner.result import ResultError, read_result
 from runner.run import LOG_FILE, RunSpec
 from runner.tasks import TASKS, UnknownTaskError, get_task
 
-console = Console(stderr=False, highlight=False)
+# a pipe or CI log has no terminal width: use the fallback instead of rich's 80 columns
+console = Console(highlight=False, width=shutil.get_terminal_size((150, 40)).columns)
 DEFAULT_TIMEOUT_S = 3600.0
 SUMMARY_METRICS = ("MAE", "RMSE", "R2", "ROC-AUC", "Accuracy", "F1")
 
@@ -95,10 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
 def print_summary(rows: list[dict[str, Any]]) -> None:
     """A short table of runs in the terminal."""
     table = Table(title="mateval results", show_lines=False)
-    for column in ("run", "model", "task", "status", "duration (s)", *SUMMARY_METRICS):
+    for column in ("model", "task", "seed", "status", "duration (s)", *SUMMARY_METRICS):
         table.add_column(column, overflow="fold")
     for row in rows:
-        values = [row["run_id"], row["model"], row["task"], row["status"].upper() if row["status"] != "ok" else "ok",
+        values = [row["model"], row["task"], str(row["seed"]), row["status"].upper() if row["status"] != "ok" else "ok",
                   "" if row["duration (s)"] is None else f"{row['duration (s)']:.1f}"]
         for name in SUMMARY_METRICS:
             value = row["metrics"].get(name)

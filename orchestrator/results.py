@@ -140,11 +140,11 @@ def summary_rows(loaded) -> list[dict[str, Any]]:
     rows = []
     for directory, result, error in loaded:
         if result is None:
-            rows.append({"run_id": Path(directory).name, "model": "?", "task": "?", "status": "unreadable",
+            rows.append({"run_id": Path(directory).name, "model": "?", "task": "?", "seed": "?", "status": "unreadable",
                          "duration (s)": None, "metrics": {}, "error": error})
             continue
         rows.append({"run_id": result["run_id"], "model": result["model"]["display_name"],
-                     "task": result["task"]["name"], "status": result["status"],
+                     "task": result["task"]["name"], "seed": result["seed"], "status": result["status"],
                      "duration (s)": result["resources"]["overall"].get("duration (s)"),
                      "metrics": result["metrics"], "error": (result.get("error") or {}).get("message")})
     return rows

@@ -19,12 +19,12 @@ Known traps handled here:
 
 - a collector is dead once all its tags are deactivated, so we keep ``overall`` active for the run
   and switch only the phase tags;
-- psutil's first ``cpu_percent`` call returns 0.0 (no previous sample to difference against); we
-  prime it and wait ``PRIME_S`` before the first snapshot so that sample is a real measurement;
-- two threads snapshotting psutil's global CPU counter milliseconds apart give spurious 0 % samples,
-  so ours is the only sampler (:class:`SingleSamplerCollector`: nvitop's daemon thread and
-  ``collect()`` no longer snapshot); an extra snapshot at a phase boundary is taken only when at
-  least half an interval has passed since the last one;
+- psutil keeps ``cpu_percent``'s previous reading per thread, and a thread's first call returns
+  0.0; so every snapshot is taken in one thread, our sampler thread, which primes psutil and waits
+  ``PRIME_S`` before its first snapshot. nvitop's own daemon thread and ``collect()`` do not
+  snapshot (:class:`SingleSamplerCollector`), and the snapshot that closes a phase is taken by the
+  sampler thread on request, only when at least half an interval has passed since the last one
+  (two snapshots milliseconds apart give spurious 0 % readings);
 - NVML inside a container does not see host PIDs, so GPU metrics are per device, not per process.
 
 Without NVML (no driver, or a CPU-only host) the collector gets ``devices=[]`` (host metrics only,
@@ -39,6 +39,7 @@ import ctypes
 import logging
 import math
 import os
+import queue
 import threading
 import time
 from dataclasses import dataclass, field
@@ -185,8 +186,9 @@ class Telemetry:
         self._collector = None
         self._energy_start: dict[int, float | None] = {}
         self._t0 = 0.0
-        self._last_snapshot = 0.0
-        self._lock = threading.Lock()
+        self._last_snapshot = -math.inf
+        self._requests: "queue.Queue[threading.Event | None]" = queue.Queue()
+        self._ready = threading.Event()
 
     # -- energy -------------------------------------------------------------------------------
     def _energy_snapshot(self) -> dict[int, float | None]:
@@ -206,28 +208,30 @@ class Telemetry:
 
     # -- life cycle ---------------------------------------------------------------------------
     def __enter__(self) -> "Telemetry":
-        import psutil
-        psutil.cpu_percent(interval=None)  # prime: the first call has nothing to difference against
-        time.sleep(PRIME_S)
         collector_class = _single_sampler_collector_class()
         self._collector = collector_class(devices=self.probe.devices, root_pids={os.getpid()}, interval=self.interval)
         self._t0 = time.time()
         self._energy_start = self._energy_snapshot()
         self._collector.activate(tag="overall")
-        self._snapshot()  # first sample: CPU over the PRIME_S gap
         self._thread = threading.Thread(target=self._sample_loop, name="mateval-telemetry", daemon=True)
         self._thread.start()
+        self._ready.wait(timeout=PRIME_S + 30)
         return self
 
     def __exit__(self, *exc_info) -> None:
-        self._stop.set()
+        self._requests.put(None)  # final snapshot, then the sampler thread ends
         if self._thread is not None:
-            self._thread.join(timeout=10 * self.interval + 5)
-        self._snapshot(boundary=True)
+            self._thread.join(timeout=10 * self.interval + 30)
         self._overall = strip_prefix(self._collector.collect(), "overall")
         self._overall.update(self._energy_between(self._energy_start, self._energy_snapshot()))
         self._collector.deactivate("overall")
         self._write_timeseries()
+
+    def _boundary(self) -> None:
+        """Ask the sampler thread for a phase-boundary snapshot and wait for it."""
+        done = threading.Event()
+        self._requests.put(done)
+        done.wait(timeout=10 * self.interval + 30)
 
     @contextlib.contextmanager
     def phase(self, name: str) -> Iterator[None]:
@@ -236,13 +240,13 @@ class Telemetry:
         energy_start = self._energy_snapshot()
         if self.peak_memory is not None:
             self.peak_memory[0]()
-        self._snapshot(boundary=True)  # close the previous stretch before the phase starts
+        self._boundary()  # close the previous stretch before the phase starts
         self._collector.activate(tag=name)
         self._current_phase = name
         try:
             yield
         finally:
-            self._snapshot(boundary=True)
+            self._boundary()
             metrics = strip_prefix(self._collector.collect(), tag)
             self._collector.deactivate(name)
             self._current_phase = "between"
@@ -252,23 +256,33 @@ class Telemetry:
                     metrics[f"gpu:{index}/peak_memory_allocated (MiB)"] = self.peak_memory[1]()
             self._phase_metrics[name] = metrics
 
-    def _snapshot(self, boundary: bool = False) -> None:
-        """Take one snapshot; at a phase boundary only if half an interval has passed since the last."""
-        with self._lock:
-            if boundary and time.monotonic() - self._last_snapshot < self.interval / 2:
-                return
-            self._collector.snapshot_now()
-            self._last_snapshot = time.monotonic()
-            self._rows.append(self._row(self._collector.collect()))
+    def _snapshot(self) -> None:
+        """Take one snapshot (sampler thread only), unless the last one is under half an interval old."""
+        if time.monotonic() - self._last_snapshot < self.interval / 2:
+            return
+        self._collector.snapshot_now()
+        self._last_snapshot = time.monotonic()
+        self._rows.append(self._row(self._collector.collect()))
 
     def _sample_loop(self) -> None:
+        import psutil
+
+        psutil.cpu_percent(interval=None)  # this thread's first call only sets its baseline
+        time.sleep(PRIME_S)
+        self._snapshot()
+        self._ready.set()
         next_tick = time.monotonic() + self.interval
-        while not self._stop.wait(max(0.0, next_tick - time.monotonic())):
+        while True:
             try:
+                request = self._requests.get(timeout=max(0.0, next_tick - time.monotonic()))
+            except queue.Empty:
                 self._snapshot()
-            except RuntimeError:  # collector already deactivated at shutdown
-                break
-            next_tick += self.interval
+                next_tick = max(next_tick + self.interval, time.monotonic() + self.interval / 2)
+                continue
+            self._snapshot()
+            if request is None:
+                return
+            request.set()
 
     def _row(self, snapshot: dict[str, float]) -> dict[str, Any]:
         now = time.time()

@@ -1,0 +1,436 @@
+"""Figures for the HTML report, each returned as an inline ``<svg>`` string.
+
+Every function takes plain numbers (never names, ids or other strings from a result) and draws
+only fixed text chosen here, so nothing from a result file can end up as markup inside an SVG.
+Numbers that do appear as text (MAE, AUC) are formatted by us. On top of that the SVGs are
+written with ``svg.fonttype = "none"``: text becomes ``<text>`` elements whose content
+matplotlib XML-escapes.
+
+Pyplot is never used: figures are plain :class:`matplotlib.figure.Figure` objects saved with the
+SVG canvas (which rasterises dense scatter plots with Agg), so no GUI backend is touched and the
+module is safe to use from threads.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+from typing import Iterable, Mapping, Sequence
+
+import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
+
+__all__ = [
+    "MAX_LINE_POINTS",
+    "downsample_indices",
+    "timeseries_svg",
+    "loss_curves_svg",
+    "parity_svg",
+    "roc_svg",
+    "roc_from_scores",
+]
+
+#: Longest line drawn (points per series); longer series are decimated.
+MAX_LINE_POINTS = 500
+#: Above this many points a scatter is rasterised (one small PNG inside the SVG) instead of one
+#: SVG element per point.
+MAX_VECTOR_SCATTER = 400
+
+_RC = {
+    "svg.fonttype": "none",  # text as escaped <text> elements: small and searchable
+    "svg.hashsalt": "mateval-report",  # deterministic ids
+    "svg.image_inline": True,
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.labelsize": 9,
+    "legend.fontsize": 8,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "text.usetex": False,
+}
+
+# Known telemetry columns -> (label drawn in the figure, axis). Only these are plotted; an unknown
+# column name never reaches the SVG.
+PERCENT_SERIES: Sequence[tuple[str, str]] = (
+    ("host/cpu_percent (%)", "host CPU %"),
+    ("host/memory_percent (%)", "host memory %"),
+    ("gpu_utilization (%)", "GPU util. %"),
+    ("memory_utilization (%)", "GPU mem. util. %"),
+    ("memory_percent (%)", "GPU mem. used %"),
+)
+POWER_SERIES: Sequence[tuple[str, str]] = (("power_usage (W)", "GPU power W"),)
+
+_PHASE_COLOURS = {"setup": "#9e9e9e", "train": "#1f77b4", "predict": "#ff7f0e"}
+_GPU_COL = re.compile(r"^gpu:(\d+)/(.+)$")
+_ID_ATTR = re.compile(r'\bid="([^"]+)"')
+
+
+class _Counter:
+    n = 0
+
+
+def _svg_from_figure(fig: Figure) -> str:
+    """Serialise ``fig`` to an ``<svg>`` element that can be pasted into HTML.
+
+    Drops the XML prolog, DOCTYPE and metadata, lets CSS size the figure (the viewBox is kept),
+    and prefixes every id so several figures can share one HTML document.
+    """
+    buf = io.StringIO()
+    with matplotlib.rc_context(_RC):
+        fig.savefig(buf, format="svg", bbox_inches="tight", pad_inches=0.05,
+                    metadata={"Date": None, "Creator": None, "Format": None, "Type": None})
+    svg = buf.getvalue()
+    svg = svg[svg.index("<svg"):]
+    svg = re.sub(r"<metadata>.*?</metadata>\s*", "", svg, count=1, flags=re.S)
+    # Fixed width/height in pt would stop the figure shrinking; CSS handles the size.
+    svg = re.sub(r'^(<svg[^>]*?)\s+width="[^"]*"', r"\1", svg, count=1)
+    svg = re.sub(r'^(<svg[^>]*?)\s+height="[^"]*"', r"\1", svg, count=1)
+    svg = _compact(svg)
+    _Counter.n += 1
+    prefix = f"f{_Counter.n}-"
+    ids = set(_ID_ATTR.findall(svg))
+    if ids:
+        pattern = re.compile(r'(\bid="|url\(#|href="#)(' + "|".join(map(re.escape, ids)) + r')(?=["\)])')
+        svg = pattern.sub(lambda m: m.group(1) + prefix + m.group(2), svg)
+    return svg.strip()
+
+
+_NUMBER = re.compile(r"-?\d+\.\d+")
+_PATH_D = re.compile(r'\b(d|x|y)="([^"]*)"')
+
+
+def _round_number(m: re.Match) -> str:
+    text = f"{float(m.group(0)):.2f}".rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def _compact(svg: str) -> str:
+    """Shrink path data: coordinates to 0.01 pt and no line breaks inside ``d`` attributes."""
+
+    def fix(m: re.Match) -> str:
+        value = _NUMBER.sub(_round_number, m.group(2))
+        return f'{m.group(1)}="{" ".join(value.split())}"'
+
+    return _PATH_D.sub(fix, svg)
+
+
+def _new_figure(width: float = 6.4, height: float = 3.4) -> Figure:
+    with matplotlib.rc_context(_RC):
+        fig = Figure(figsize=(width, height), dpi=100)
+    return fig
+
+
+def downsample_indices(n: int, max_points: int = MAX_LINE_POINTS) -> np.ndarray:
+    """Indices of at most ``max_points`` evenly spread samples of ``n``, first and last included."""
+    if n <= max_points:
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, max_points).round().astype(int))
+
+
+def _finite(values: Iterable) -> np.ndarray:
+    arr = np.asarray(
+        [v if isinstance(v, (int, float)) and not isinstance(v, bool) else np.nan for v in values],
+        dtype=float,
+    )
+    return arr
+
+
+def _fmt(v: float) -> str:
+    if v is None or not math.isfinite(v):
+        return "n/a"
+    if v != 0 and (abs(v) < 1e-3 or abs(v) >= 1e5):
+        return f"{v:.3e}"
+    return f"{v:.4g}"
+
+
+# --------------------------------------------------------------------------------------------
+# resource time series
+# --------------------------------------------------------------------------------------------
+
+
+def _series_columns(columns: Sequence[str]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """Split known telemetry columns into (percent axis, power axis) lists of (column, label)."""
+    percent: list[tuple[str, str]] = []
+    power: list[tuple[str, str]] = []
+    gpu_cols: dict[str, list[tuple[int, str]]] = {}
+    for col in columns:
+        m = _GPU_COL.match(str(col))
+        if m:
+            gpu_cols.setdefault(m.group(2), []).append((int(m.group(1)), col))
+    multi_gpu = len({idx for cols in gpu_cols.values() for idx, _ in cols}) > 1
+    for key, label in PERCENT_SERIES:
+        if key.startswith("host/"):
+            if key in columns:
+                percent.append((key, label))
+            continue
+        for idx, col in sorted(gpu_cols.get(key, [])):
+            percent.append((col, label.replace("GPU", f"GPU{idx}") if multi_gpu else label))
+    for key, label in POWER_SERIES:
+        for idx, col in sorted(gpu_cols.get(key, [])):
+            power.append((col, label.replace("GPU", f"GPU{idx}") if multi_gpu else label))
+    return percent, power
+
+
+def phase_spans(elapsed: np.ndarray, phases: Sequence[str]) -> list[tuple[str, float, float]]:
+    """Contiguous (phase, start, end) spans, in elapsed seconds, from a per-sample phase column."""
+    spans: list[tuple[str, float, float]] = []
+    start = 0
+    for i in range(1, len(phases) + 1):
+        if i == len(phases) or phases[i] != phases[start]:
+            end = elapsed[i] if i < len(phases) else elapsed[-1]
+            spans.append((phases[start], float(elapsed[start]), float(end)))
+            start = i
+    return spans
+
+
+def timeseries_svg(frame) -> str | None:
+    """Host and GPU utilisation over the run, phase boundaries marked.
+
+    ``frame`` is the parsed ``timeseries.csv`` (a pandas DataFrame). Returns ``None`` when the
+    frame has no elapsed-time column or no known metric column with data.
+    """
+    import pandas as pd
+
+    if "elapsed (s)" in frame.columns:
+        x_all = pd.to_numeric(frame["elapsed (s)"], errors="coerce").to_numpy(dtype=float)
+    elif "timestamp" in frame.columns:
+        ts = pd.to_numeric(frame["timestamp"], errors="coerce").to_numpy(dtype=float)
+        x_all = ts - np.nanmin(ts) if np.isfinite(ts).any() else ts
+    else:
+        return None
+    keep = np.isfinite(x_all)
+    frame = frame.loc[keep].reset_index(drop=True)
+    x_all = x_all[keep]
+    if len(x_all) == 0:
+        return None
+    order = np.argsort(x_all, kind="stable")
+    frame = frame.iloc[order].reset_index(drop=True)
+    x_all = x_all[order]
+
+    columns = [str(c) for c in frame.columns]
+    percent, power = _series_columns(columns)
+
+    def values(col: str) -> np.ndarray:
+        return pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=float)
+
+    percent = [(c, lbl) for c, lbl in percent if np.isfinite(values(c)).any()]
+    power = [(c, lbl) for c, lbl in power if np.isfinite(values(c)).any()]
+    if not percent and not power:
+        return None
+
+    idx = downsample_indices(len(x_all))
+    x = x_all[idx]
+
+    fig = _new_figure(7.2, 3.2)
+    with matplotlib.rc_context(_RC):
+        ax = fig.add_subplot(1, 1, 1)
+        lines = []
+        for i, (col, label) in enumerate(percent):
+            (ln,) = ax.plot(x, values(col)[idx], lw=1.1, color=f"C{i}", label=label)
+            lines.append(ln)
+        ax.set_ylabel("%")
+        ax.set_ylim(0, 105)
+        ax.set_xlabel("elapsed (s)")
+        if power:
+            ax2 = ax.twinx()
+            ax2.grid(False)
+            for j, (col, label) in enumerate(power):
+                (ln,) = ax2.plot(x, values(col)[idx], lw=1.1, ls="--", color=f"C{len(percent) + j}",
+                                 label=label)
+                lines.append(ln)
+            ax2.set_ylabel("W")
+            ax2.set_ylim(bottom=0)
+            ax2.spines["right"].set_visible(True)
+
+        # Phase boundaries: shaded spans plus a vertical line at every change of phase.
+        if "phase" in frame.columns:
+            phases = ["" if pd.isna(p) else str(p) for p in frame["phase"].tolist()]
+            spans = phase_spans(x_all, phases)
+            seen: set[str] = set()
+            for k, (name, start, end) in enumerate(spans):
+                colour = _PHASE_COLOURS.get(name)
+                if colour is not None:
+                    ax.axvspan(start, end, color=colour, alpha=0.07, lw=0)
+                    if name not in seen:  # fixed label only for known phases
+                        seen.add(name)
+                        ax.text((start + end) / 2, 101, name, ha="center", va="bottom",
+                                fontsize=7, color=colour, clip_on=False)
+                if k > 0:
+                    ax.axvline(start, color="#555555", lw=0.8, ls=":")
+        ax.legend(handles=lines, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=min(len(lines), 4),
+                  frameon=False)
+        fig.subplots_adjust(bottom=0.3)
+    return _svg_from_figure(fig)
+
+
+# --------------------------------------------------------------------------------------------
+# loss curves
+# --------------------------------------------------------------------------------------------
+
+
+def loss_curves_svg(epochs: Sequence, train_loss: Sequence, val_loss: Sequence) -> str | None:
+    """Train and validation loss per epoch; log y axis when the loss spans > 1.5 decades."""
+    ep = _finite(epochs)
+    tr = _finite(train_loss)
+    va = _finite(val_loss)
+    if not (np.isfinite(tr).any() or np.isfinite(va).any()):
+        return None
+    idx = downsample_indices(len(ep))
+    ep, tr, va = ep[idx], tr[idx], va[idx]
+    fig = _new_figure(5.0, 3.2)
+    with matplotlib.rc_context(_RC):
+        ax = fig.add_subplot(1, 1, 1)
+        marker = "o" if len(ep) <= 40 else None
+        if np.isfinite(tr).any():
+            m = np.isfinite(tr) & np.isfinite(ep)
+            ax.plot(ep[m], tr[m], marker=marker, ms=3, lw=1.3, label="train")
+        if np.isfinite(va).any():
+            m = np.isfinite(va) & np.isfinite(ep)
+            ax.plot(ep[m], va[m], marker=marker, ms=3, lw=1.3, label="validation")
+        both = np.concatenate([tr[np.isfinite(tr)], va[np.isfinite(va)]])
+        if both.size and both.min() > 0 and both.max() / both.min() > 10 ** 1.5:
+            ax.set_yscale("log")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("loss")
+        ax.legend(frameon=False)
+    return _svg_from_figure(fig)
+
+
+# --------------------------------------------------------------------------------------------
+# regression: parity plot
+# --------------------------------------------------------------------------------------------
+
+
+def parity_svg(target: Sequence, prediction: Sequence, mae: float | None = None) -> str | None:
+    """Prediction against target with the y = x line; MAE (given, or computed here) in the legend."""
+    t = _finite(target)
+    p = _finite(prediction)
+    m = np.isfinite(t) & np.isfinite(p)
+    t, p = t[m], p[m]
+    if t.size == 0:
+        return None
+    if mae is None or not math.isfinite(mae):
+        mae = float(np.mean(np.abs(p - t)))
+    lo = float(min(t.min(), p.min()))
+    hi = float(max(t.max(), p.max()))
+    pad = (hi - lo) * 0.04 or 1.0
+    lo, hi = lo - pad, hi + pad
+    fig = _new_figure(4.2, 4.0)
+    with matplotlib.rc_context(_RC):
+        ax = fig.add_subplot(1, 1, 1)
+        dense = t.size > MAX_VECTOR_SCATTER
+        ax.scatter(t, p, s=6 if dense else 12, alpha=0.45 if dense else 0.7, lw=0, color="C0",
+                   label=f"test samples (n = {t.size}), MAE = {_fmt(mae)}", rasterized=dense)
+        ax.plot([lo, hi], [lo, hi], color="#d62728", lw=1, label="y = x")
+        ax.set_xlim(lo, hi)
+        ax.set_ylim(lo, hi)
+        ax.set_aspect("equal", adjustable="box")
+        ax.set_xlabel("target")
+        ax.set_ylabel("prediction")
+        ax.legend(loc="upper left", frameon=True, framealpha=0.85)
+    return _svg_from_figure(fig)
+
+
+# --------------------------------------------------------------------------------------------
+# classification: ROC curve
+# --------------------------------------------------------------------------------------------
+
+
+def roc_from_scores(labels: Sequence, scores: Sequence) -> tuple[np.ndarray, np.ndarray, float] | None:
+    """(fpr, tpr, auc) from binary labels and positive-class scores; ``None`` if one class only."""
+    y = _finite(labels)
+    s = _finite(scores)
+    m = np.isfinite(y) & np.isfinite(s)
+    y, s = (y[m] > 0.5).astype(int), s[m]
+    pos, neg = int(y.sum()), int((1 - y).sum())
+    if pos == 0 or neg == 0:
+        return None
+    order = np.argsort(-s, kind="mergesort")
+    s, y = s[order], y[order]
+    distinct = np.where(np.diff(s))[0]
+    cut = np.r_[distinct, y.size - 1]
+    tps = np.cumsum(y)[cut]
+    fps = (cut + 1) - tps
+    tpr = np.r_[0.0, tps / pos]
+    fpr = np.r_[0.0, fps / neg]
+    auc = float(np.trapezoid(tpr, fpr)) if hasattr(np, "trapezoid") else float(np.trapz(tpr, fpr))
+    return fpr, tpr, auc
+
+
+def roc_svg(fpr: Sequence, tpr: Sequence, auc: float | None = None,
+            threshold_point: tuple[float, float] | None = None,
+            threshold: float | None = None) -> str | None:
+    """ROC curve with the chance diagonal, the AUC in the legend and the operating point."""
+    f = _finite(fpr)
+    t = _finite(tpr)
+    m = np.isfinite(f) & np.isfinite(t)
+    f, t = f[m], t[m]
+    if f.size < 2:
+        return None
+    if auc is None or not math.isfinite(auc):
+        order = np.argsort(f, kind="stable")
+        auc = float(np.sum(np.diff(f[order]) * (t[order][1:] + t[order][:-1]) / 2))
+    idx = downsample_indices(f.size)
+    f, t = f[idx], t[idx]
+    fig = _new_figure(4.2, 4.0)
+    with matplotlib.rc_context(_RC):
+        ax = fig.add_subplot(1, 1, 1)
+        ax.plot(f, t, lw=1.5, color="C0", drawstyle="default", label=f"ROC, AUC = {_fmt(auc)}")
+        ax.plot([0, 1], [0, 1], color="#999999", lw=0.8, ls="--", label="chance")
+        if threshold_point is not None and all(math.isfinite(v) for v in threshold_point):
+            thr_txt = f" {_fmt(threshold)}" if threshold is not None and math.isfinite(threshold) else ""
+            ax.plot([threshold_point[0]], [threshold_point[1]], "o", color="#d62728", ms=6,
+                    label=f"decision threshold{thr_txt}")
+        ax.set_xlim(-0.01, 1.01)
+        ax.set_ylim(-0.01, 1.01)
+        ax.set_aspect("equal", adjustable="box")
+        ax.set_xlabel("false positive rate")
+        ax.set_ylabel("true positive rate")
+        ax.legend(loc="lower right", frameon=True, framealpha=0.85)
+    return _svg_from_figure(fig)
+
+
+def operating_point(labels: Sequence, scores: Sequence, threshold: float) -> tuple[float, float] | None:
+    """(fpr, tpr) of the rule ``score >= threshold``; ``None`` if one class is absent."""
+    y = _finite(labels)
+    s = _finite(scores)
+    m = np.isfinite(y) & np.isfinite(s)
+    y, s = y[m] > 0.5, s[m]
+    if y.all() or not y.any():
+        return None
+    pred = s >= threshold
+    return float((pred & ~y).sum() / (~y).sum()), float((pred & y).sum() / y.sum())
+
+
+def operating_point_from_curve(fpr: Sequence, tpr: Sequence, thresholds: Sequence,
+                               threshold: float) -> tuple[float, float] | None:
+    """Operating point read off a stored ROC curve: the last point whose threshold >= ``threshold``.
+
+    ROC thresholds are decreasing; the point with the smallest threshold still >= the decision
+    threshold is exactly the rule ``score >= threshold``.
+    """
+    f, t, th = _finite(fpr), _finite(tpr), _finite(thresholds)
+    n = min(f.size, t.size, th.size)
+    if n == 0:
+        return None
+    f, t, th = f[:n], t[:n], th[:n]
+    # sklearn's first threshold is +inf (stored as null or a huge number): treat NaN as +inf.
+    th = np.where(np.isnan(th), np.inf, th)
+    ok = np.where(th >= threshold)[0]
+    if ok.size == 0:
+        return 0.0, 0.0
+    i = ok[np.argmin(th[ok])]
+    return float(f[i]), float(t[i])
+
+
+def mapping_floats(d: Mapping | None, key: str) -> list:
+    """``d[key]`` as a list if it is one, else ``[]`` (helper for loosely typed JSON)."""
+    if isinstance(d, Mapping) and isinstance(d.get(key), list):
+        return d[key]
+    return []

@@ -1,0 +1,919 @@
+"""Render a set of run directories (``results/<run_id>/``) into one self-contained HTML report.
+
+The page is a single file with inline CSS and inline SVG figures: it opens offline and needs no
+JavaScript. Every string taken from a result (names, ids, messages, log tails, hyperparameters)
+goes through Jinja2 autoescaping; only the SVGs made by :mod:`orchestrator.report.plots` are
+inserted with ``|safe``, and those contain no text taken from a result.
+
+A broken input never stops the report: a run directory whose ``result.json`` is missing or not
+valid JSON is listed under "Unreadable results", a schema violation is shown as a warning in the
+run's section, and a missing or unreadable ``timeseries.csv`` / ``predictions.csv`` replaces the
+figure with a note.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import fnmatch
+import functools
+import json
+import math
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import jinja2
+
+from . import plots
+
+__all__ = [
+    "render_report",
+    "build_context",
+    "format_count",
+    "format_flops",
+    "format_metric",
+    "RESOURCE_ROWS",
+    "REGRESSION_METRICS",
+    "CLASSIFICATION_METRICS",
+]
+
+REGRESSION_METRICS = ("MAE", "MSE", "RMSE", "R2", "MaxError")
+CLASSIFICATION_METRICS = ("ROC-AUC", "Accuracy", "Precision", "Recall", "F1")
+_UNIT_METRICS = {"MAE": 1, "RMSE": 1, "MaxError": 1, "MSE": 2}
+_STATUS_CLASSES = {"ok": "ok", "failed": "failed", "timeout": "timeout", "oom": "oom"}
+
+DEFAULT_FLOPS_NOTE = (
+    "FLOPs count the dense operations of the network (linear layers, convolutions, element-wise "
+    "ops); gather/scatter message aggregation of graph networks is not counted, so graph models "
+    "are under-counted."
+)
+THOP_NOTE = (
+    "thop MACs count nn.Module layers only and miss functional matmuls (torch.matmul, @, einsum, "
+    "F.linear), so they are a lower bound."
+)
+_LOG_TAIL_LINES = 60
+_MAX_SCHEMA_ERRORS = 5
+
+
+# ----------------------------------------------------------------------------------------------
+# number formatting
+# ----------------------------------------------------------------------------------------------
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _sig3(x: float) -> str:
+    """Three significant digits without switching to exponent notation (999.7 -> "1,000")."""
+    s = f"{x:.3g}"
+    return f"{x:,.0f}" if "e" in s else s
+
+
+def format_count(n: float) -> str:
+    """``1234567`` -> ``"1.23 M"``; below a thousand the plain integer."""
+    if not _is_num(n):
+        return "n/a"
+    a = abs(n)
+    for div, suffix in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if a >= div:
+            return f"{_sig3(n / div)} {suffix}"
+    return f"{int(round(n)):d}" if float(n).is_integer() else f"{n:.3g}"
+
+
+def format_flops(n: float) -> str:
+    """``4.56e9`` -> ``"4.56 GFLOP"``."""
+    if not _is_num(n):
+        return "n/a"
+    a = abs(n)
+    for div, prefix in ((1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if a >= div:
+            return f"{_sig3(n / div)} {prefix}FLOP"
+    return f"{n:.3g} FLOP"
+
+
+def format_metric(v: float) -> str:
+    """Four decimals for ordinary magnitudes, scientific notation for tiny or huge ones."""
+    if not _is_num(v):
+        return "n/a"
+    if v == 0:
+        return "0"
+    a = abs(v)
+    if a < 1e-3 or a >= 1e6:
+        return f"{v:.3e}"
+    if a >= 1000:
+        return f"{v:,.1f}"
+    return f"{v:.4f}"
+
+
+def _format_fixed(decimals: int) -> Callable[[float], str]:
+    def fmt(v: float) -> str:
+        return f"{v:,.{decimals}f}" if _is_num(v) else "n/a"
+
+    return fmt
+
+
+def _short_json(v: Any, limit: int = 300) -> str:
+    if isinstance(v, str):
+        s = v
+    else:
+        try:
+            s = json.dumps(v, default=str, ensure_ascii=False)
+        except (TypeError, ValueError):
+            s = repr(v)
+    return s if len(s) <= limit else s[: limit - 1] + "…"
+
+
+def _dig(d: Any, *keys: str) -> Any:
+    for k in keys:
+        if not isinstance(d, Mapping):
+            return None
+        d = d.get(k)
+    return d
+
+
+def _as_dict(v: Any) -> dict:
+    return v if isinstance(v, dict) else {}
+
+
+def _as_list(v: Any) -> list:
+    return v if isinstance(v, list) else []
+
+
+# ----------------------------------------------------------------------------------------------
+# view model
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Cell:
+    text: str
+    title: str | None = None
+    css: str = ""
+
+
+@dataclass
+class Row:
+    label: str
+    cells: list[Cell]
+    title: str | None = None
+
+
+@dataclass
+class RowGroup:
+    name: str
+    rows: list[Row]
+
+
+@dataclass
+class Figure:
+    key: str
+    heading: str
+    svg: str | None = None
+    note: str | None = None
+    caption: str | None = None
+
+
+@dataclass
+class RunView:
+    index: int
+    anchor: str
+    path: str
+    result: dict
+    run_id: str
+    display_name: str
+    model_name: str
+    task_name: str
+    task_type: str
+    unit: str | None
+    status: str
+    status_label: str
+    status_class: str
+    meta: list[tuple[str, str]] = field(default_factory=list)
+    dataset: list[tuple[str, str]] = field(default_factory=list)
+    hyperparameters: list[tuple[str, str, str | None]] = field(default_factory=list)
+    hyper_profile: str | None = None
+    environment: list[tuple[str, str]] = field(default_factory=list)
+    packages: list[tuple[str, str]] = field(default_factory=list)
+    model_stats: list[tuple[str, str]] = field(default_factory=list)
+    phase_table: dict | None = None
+    unavailable: list[tuple[str, list[str]]] = field(default_factory=list)
+    error: dict | None = None
+    schema_errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    confusion: dict | None = None
+    figures: list[Figure] = field(default_factory=list)
+
+
+@dataclass
+class Unreadable:
+    path: str
+    error: str
+
+
+# ----------------------------------------------------------------------------------------------
+# loading
+# ----------------------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=1)
+def _schema_validator():
+    """A jsonschema validator for result.json, or ``None`` when jsonschema/the schema is absent."""
+    try:
+        import jsonschema
+    except ImportError:  # pragma: no cover - jsonschema is a dependency
+        return None
+    candidates = [Path(__file__).resolve().parents[2] / "runner" / "schemas" / "result.schema.json"]
+    try:
+        from importlib import resources
+
+        candidates.append(Path(str(resources.files("runner") / "schemas" / "result.schema.json")))
+    except Exception:  # noqa: BLE001 - runner not importable: only the repo path is tried
+        pass
+    for path in candidates:
+        try:
+            schema = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        cls = jsonschema.validators.validator_for(schema)
+        return cls(schema)
+    return None
+
+
+def _schema_errors(result: dict) -> list[str]:
+    validator = _schema_validator()
+    if validator is None:
+        return []
+    out = []
+    for err in sorted(validator.iter_errors(result), key=lambda e: list(map(str, e.absolute_path))):
+        where = "/".join(str(p) for p in err.absolute_path) or "(top level)"
+        msg = err.message if len(err.message) <= 300 else err.message[:299] + "…"
+        out.append(f"{where}: {msg}")
+        if len(out) > _MAX_SCHEMA_ERRORS:
+            break
+    return out
+
+
+def _load_result(run_dir: Path) -> tuple[dict | None, str | None]:
+    path = run_dir / "result.json"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None, "result.json not found"
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, f"cannot read result.json: {type(exc).__name__}: {exc}"
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        return None, f"result.json is not valid JSON: {exc}"
+    if not isinstance(data, dict):
+        return None, f"result.json holds a JSON {type(data).__name__}, expected an object"
+    return data, None
+
+
+def _run_file(run_dir: Path, result: dict, key: str, default: str) -> Path:
+    """Path of a run file named in ``result['files']``, kept inside the run directory."""
+    name = _dig(result, "files", key)
+    if isinstance(name, str) and name:
+        candidate = (run_dir / name).resolve()
+        try:
+            candidate.relative_to(run_dir.resolve())
+            return candidate
+        except ValueError:
+            pass
+    return run_dir / default
+
+
+# ----------------------------------------------------------------------------------------------
+# comparison table
+# ----------------------------------------------------------------------------------------------
+
+# (row label, metric key without "gpu:N/" prefix, family, aggregation over GPUs, formatter)
+RESOURCE_ROWS: Sequence[tuple[str, str, str, str, Callable[[float], str]]] = (
+    ("Duration (s)", "duration (s)", "time", "", _format_fixed(1)),
+    ("GPU utilization (%)", "gpu_utilization (%)/mean", "gpu", "mean", _format_fixed(1)),
+    ("GPU memory utilization (%)", "memory_utilization (%)/mean", "gpu", "mean", _format_fixed(1)),
+    ("GPU memory used (%)", "memory_percent (%)/mean", "gpu", "mean", _format_fixed(1)),
+    ("GPU power (W)", "power_usage (W)/mean", "gpu", "sum", _format_fixed(1)),
+    ("GPU energy (J)", "energy (J)", "gpu", "sum", _format_fixed(0)),
+    ("Host CPU (%)", "host/cpu_percent (%)/mean", "host", "", _format_fixed(1)),
+    ("Host memory (%)", "host/memory_percent (%)/mean", "host", "", _format_fixed(1)),
+)
+
+_GPU_KEY = re.compile(r"^gpu:(\d+)/(.+)$")
+_GPU_WORDS = {"gpu", "gpus", "gpu:*", "nvml", "cuda", "nvidia"}
+
+
+def _unavailable_reason(result: dict, keys: Sequence[str], family: str) -> str | None:
+    """Reason from ``resources.unavailable`` for the first entry that covers one of ``keys``."""
+    for entry in _as_list(_dig(result, "resources", "unavailable")):
+        if not isinstance(entry, Mapping):
+            continue
+        metric = str(entry.get("metric") or "").strip()
+        reason = str(entry.get("reason") or "unavailable")
+        if not metric:
+            continue
+        low = metric.lower()
+        if family == "gpu" and (low in _GPU_WORDS or re.fullmatch(r"gpu(:\d+|:\*)?/?\*?", low)):
+            return reason
+        if family == "host" and low in {"host", "host/*"}:
+            return reason
+        bare_metric = _GPU_KEY.sub(r"\2", metric)
+        for key in keys:
+            bare_key = _GPU_KEY.sub(r"\2", key)
+            if (key == metric or key.startswith(metric) or fnmatch.fnmatchcase(key, metric)
+                    or fnmatch.fnmatchcase(key, metric + "*")
+                    or (bare_metric and bare_key.startswith(bare_metric))):
+                return reason
+    return None
+
+
+def _status_cell(run: RunView, what: str) -> Cell:
+    err = run.error or {}
+    detail = ""
+    if err.get("type") or err.get("message"):
+        detail = f": {err.get('type') or 'error'}: {str(err.get('message') or '')[:200]}"
+    return Cell(run.status_label, f"{what} not available, run ended with status {run.status}{detail}",
+                f"status-cell st-{run.status_class}")
+
+
+def _resource_cell(run: RunView, key: str, family: str, agg: str, fmt: Callable[[float], str]) -> Cell:
+    overall = _as_dict(_dig(run.result, "resources", "overall"))
+    phases = _as_dict(_dig(run.result, "resources", "phases"))
+    if family == "gpu":
+        found = sorted(
+            (int(m.group(1)), v)
+            for k, v in overall.items()
+            if (m := _GPU_KEY.match(k)) and m.group(2) == key and _is_num(v)
+        )
+        keys = [f"gpu:{i}/{key}" for i, _ in found] or [f"gpu:0/{key}"]
+        if found:
+            vals = [v for _, v in found]
+            value = sum(vals) / len(vals) if agg == "mean" else sum(vals)
+            title = f"{value!r}"
+            if len(vals) > 1:
+                title += f" ({'mean' if agg == 'mean' else 'sum'} over GPUs {', '.join(str(i) for i, _ in found)})"
+            return Cell(fmt(value), title, "num")
+    else:
+        keys = [key]
+        value = overall.get(key)
+        if _is_num(value):
+            title = repr(value)
+            if key == "duration (s)":
+                parts = [f"{name}: {_format_fixed(1)(_dig(block, key))} s"
+                         for name, block in phases.items() if _is_num(_dig(block, key))]
+                if parts:
+                    title = " · ".join(parts)
+            return Cell(fmt(value), title, "num")
+    reason = _unavailable_reason(run.result, keys, family)
+    if reason:
+        return Cell("n/a", reason, "na")
+    if run.status != "ok":
+        return _status_cell(run, "value")
+    if family == "gpu":
+        return Cell("n/a", "no GPU metric recorded for this run (no GPU or telemetry off)", "na")
+    return Cell("n/a", f"'{key}' not recorded in result.json", "na")
+
+
+def _model_rows(runs: Sequence[RunView]) -> list[Row]:
+    rows: list[Row] = []
+
+    def stat_cell(run: RunView, value: Any, fmt: Callable[[float], str], exact: str, missing: str | None) -> Cell:
+        if _is_num(value):
+            return Cell(fmt(value), exact.format(value), "num")
+        if missing is None and run.status != "ok":
+            return _status_cell(run, "value")
+        return Cell("n/a", missing or "not counted", "na")
+
+    def stats_error(run: RunView, sub: str | None = None) -> str | None:
+        ms = _as_dict(run.result.get("model_stats"))
+        if sub:
+            err = _dig(ms, sub, "error")
+            if err:
+                return f"not counted: {err}"
+        if ms.get("error"):
+            return f"not counted: {ms['error']}"
+        return None
+
+    rows.append(Row("Params", [
+        stat_cell(r, _dig(r.result, "model_stats", "params"), format_count, "{:,} parameters",
+                  stats_error(r)) for r in runs]))
+    rows.append(Row("Forward FLOPs / sample", [
+        stat_cell(r, _dig(r.result, "model_stats", "flops", "forward_per_sample"), format_flops,
+                  "{:,} FLOP per sample (forward)", stats_error(r, "flops")) for r in runs]))
+    rows.append(Row("Training FLOPs / epoch", [
+        stat_cell(r, _dig(r.result, "model_stats", "flops", "train_per_epoch"), format_flops,
+                  "{:,} FLOP per training epoch (forward + backward)", stats_error(r, "flops"))
+        for r in runs]))
+    return rows
+
+
+def _unit_suffix(unit: str | None, power: int) -> str | None:
+    if not unit:
+        return None
+    if power == 1:
+        return unit
+    needs_parens = bool(re.search(r"[\s/*·]", unit))
+    return f"({unit})²" if needs_parens else f"{unit}²"
+
+
+def _metric_rows(runs: Sequence[RunView]) -> list[Row]:
+    names: list[str] = []
+    for r in runs:
+        for k in _as_dict(r.result.get("metrics")):
+            if k not in names:
+                names.append(k)
+    known = [m for m in REGRESSION_METRICS + CLASSIFICATION_METRICS if m in names]
+    names = known + sorted(n for n in names if n not in known)
+    rows = []
+    for name in names:
+        power = _UNIT_METRICS.get(name, 0)
+        units = {_unit_suffix(r.unit, power) for r in runs if name in _as_dict(r.result.get("metrics"))}
+        shared_unit = units.pop() if len(units) == 1 else None
+        per_cell_units = power > 0 and shared_unit is None
+        label = name
+        if power and shared_unit:
+            label = f"{name} {shared_unit}" if shared_unit.startswith("(") else f"{name} ({shared_unit})"
+        cells = []
+        for r in runs:
+            metrics = _as_dict(r.result.get("metrics"))
+            value = metrics.get(name)
+            if _is_num(value):
+                text = format_metric(value)
+                unit = _unit_suffix(r.unit, power) if per_cell_units else None
+                cells.append(Cell(f"{text} {unit}" if unit else text, repr(value), "num"))
+            elif r.status != "ok":
+                cells.append(_status_cell(r, name))
+            elif name in metrics:
+                cells.append(Cell("n/a", f"{name} could not be computed for this run (stored as null)", "na"))
+            else:
+                cells.append(Cell("—", f"{name} is not reported for {r.task_type or 'this'} tasks", "dim"))
+        rows.append(Row(label, cells))
+    return rows
+
+
+def _comparison(runs: Sequence[RunView]) -> list[RowGroup]:
+    resources = [Row(label, [_resource_cell(r, key, fam, agg, fmt) for r in runs])
+                 for label, key, fam, agg, fmt in RESOURCE_ROWS]
+    groups = [RowGroup("Resources", resources), RowGroup("Model", _model_rows(runs))]
+    metric_rows = _metric_rows(runs)
+    if metric_rows:
+        groups.append(RowGroup("Metrics (test set)", metric_rows))
+    return groups
+
+
+# ----------------------------------------------------------------------------------------------
+# per-run sections
+# ----------------------------------------------------------------------------------------------
+
+
+def _gpu_summary(g: Any) -> str:
+    if isinstance(g, Mapping):
+        name = g.get("name") or g.get("model") or "GPU"
+        mem = g.get("memory_total_mib") or g.get("memory_mib") or g.get("memory_total")
+        idx = g.get("index")
+        s = f"{idx}: {name}" if idx is not None else str(name)
+        if _is_num(mem):
+            s += f" ({format_count(mem)}iB)" if mem >= 1024 else f" ({mem} MiB)"
+        elif mem:
+            s += f" ({mem})"
+        return s
+    return _short_json(g)
+
+
+def _describe(run_dir: Path, index: int, result: dict) -> RunView:
+    model = _as_dict(result.get("model"))
+    task = _as_dict(result.get("task"))
+    status = str(result.get("status") or "unknown")
+    status_class = _STATUS_CLASSES.get(status, "unknown")
+    run_id = str(result.get("run_id") or run_dir.name)
+    unit = task.get("unit") if isinstance(task.get("unit"), str) else None
+    run = RunView(
+        index=index,
+        anchor=f"run-{index}",
+        path=str(run_dir),
+        result=result,
+        run_id=run_id,
+        display_name=str(model.get("display_name") or model.get("name") or run_id),
+        model_name=str(model.get("name") or ""),
+        task_name=str(task.get("name") or ""),
+        task_type=str(result.get("task_type") or ""),
+        unit=unit,
+        status=status,
+        status_label=status.upper(),
+        status_class=status_class,
+    )
+    run.error = _normalise_error(result.get("error"))
+    run.schema_errors = _schema_errors(result)
+    run.notes = [str(n) for n in _as_list(result.get("notes"))]
+
+    # --- metadata -------------------------------------------------------------------------
+    meta = [("Run id", run_id), ("Directory", str(run_dir)),
+            ("Model", f"{run.display_name} ({run.model_name})" if run.model_name else run.display_name)]
+    if model.get("entry_point"):
+        meta.append(("Entry point", str(model["entry_point"])))
+    paper = model.get("paper")
+    if isinstance(paper, Mapping) and paper:
+        meta.append(("Paper", " · ".join(f"{k}: {_short_json(v)}" for k, v in paper.items())))
+    task_txt = run.task_name
+    if task.get("target"):
+        task_txt += f" — target {task['target']}"
+    if unit:
+        task_txt += f" [{unit}]"
+    if run.task_type:
+        task_txt += f" ({run.task_type})"
+    meta.append(("Task", task_txt))
+    if task.get("positive_class"):
+        meta.append(("Positive class", str(task["positive_class"])))
+    for label, key in (("Seed", "seed"), ("Backend", "backend"), ("Started", "started_at"),
+                       ("Finished", "finished_at")):
+        if result.get(key) is not None:
+            meta.append((label, _short_json(result[key])))
+    interval = _dig(result, "resources", "sampling_interval_s")
+    if _is_num(interval):
+        meta.append(("Telemetry interval", f"{interval:g} s"))
+    run.meta = meta
+
+    dataset = _as_dict(result.get("dataset"))
+    ds = []
+    for label, key in (("Name", "name"), ("Variant", "variant"), ("Split", "split"), ("Path", "path")):
+        if dataset.get(key) not in (None, ""):
+            ds.append((label, _short_json(dataset[key])))
+    sizes = _as_dict(dataset.get("sizes"))
+    if sizes:
+        ds.append(("Sizes", ", ".join(f"{k} {v:,}" if _is_num(v) else f"{k} {v}" for k, v in sizes.items())))
+    if dataset.get("class_balance"):
+        ds.append(("Class balance", _short_json(dataset["class_balance"])))
+    sha = _as_dict(dataset.get("sha256"))
+    if sha:
+        ds.append(("SHA-256", ", ".join(f"{k} {str(v)[:12]}…" for k, v in sha.items())))
+    run.dataset = ds
+
+    hp = _as_dict(result.get("hyperparameters"))
+    effective = _as_dict(hp.get("effective"))
+    overridden = _as_dict(hp.get("overridden"))
+    run.hyper_profile = str(hp["profile"]) if hp.get("profile") else None
+    rows = []
+    for name, value in effective.items():
+        ov = overridden.get(name)
+        paper_val = None
+        if isinstance(ov, Mapping) and "paper" in ov:
+            paper_val = _short_json(ov.get("paper"))
+        elif ov is not None:
+            paper_val = _short_json(ov)
+        rows.append((str(name), _short_json(value), paper_val))
+    for name, ov in overridden.items():  # overrides of names missing from effective
+        if name not in effective:
+            used = ov.get("used") if isinstance(ov, Mapping) else None
+            paper_val = ov.get("paper") if isinstance(ov, Mapping) else ov
+            rows.append((str(name), _short_json(used), _short_json(paper_val)))
+    run.hyperparameters = rows
+
+    env = _as_dict(result.get("environment"))
+    envrows = []
+    for label, key in (("Python", "python"), ("Platform", "platform"), ("CPU", "cpu"),
+                       ("CPU cores", "cpu_count"), ("Torch device", "torch_device"),
+                       ("GPU driver", "gpu_driver"), ("Host", "hostname"),
+                       ("mateval commit", "mateval_git_sha")):
+        if env.get(key) not in (None, ""):
+            envrows.append((label, _short_json(env[key])))
+    gpus = _as_list(env.get("gpus"))
+    if gpus:
+        envrows.insert(5, ("GPUs", "; ".join(_gpu_summary(g) for g in gpus)))
+    run.environment = envrows
+    run.packages = [(str(k), "n/a" if v is None else str(v)) for k, v in _as_dict(env.get("packages")).items()]
+
+    # --- model statistics -----------------------------------------------------------------
+    ms = _as_dict(result.get("model_stats"))
+    stats = []
+    if _is_num(ms.get("params")):
+        stats.append(("Parameters", f"{format_count(ms['params'])} ({ms['params']:,})"))
+    if _is_num(ms.get("trainable_params")):
+        stats.append(("Trainable parameters", f"{format_count(ms['trainable_params'])} ({ms['trainable_params']:,})"))
+    flops = _as_dict(ms.get("flops"))
+    for label, key in (("Forward FLOPs / sample", "forward_per_sample"),
+                       ("Forward FLOPs / epoch", "forward_per_epoch"),
+                       ("Training FLOPs / epoch", "train_per_epoch")):
+        if _is_num(flops.get(key)):
+            stats.append((label, format_flops(flops[key])))
+    for label, key in (("FLOP counting method", "method"), ("Probe batch size", "probe_batch_size"),
+                       ("FLOP counting error", "error")):
+        if flops.get(key) not in (None, ""):
+            stats.append((label, _short_json(flops[key])))
+    thop = _as_dict(ms.get("thop"))
+    if _is_num(thop.get("macs_per_sample")):
+        stats.append(("thop MACs / sample", format_count(thop["macs_per_sample"]) + "MAC"))
+    if thop.get("note"):
+        stats.append(("thop note", _short_json(thop["note"])))
+    if thop.get("error"):
+        stats.append(("thop error", _short_json(thop["error"])))
+    if ms.get("error"):
+        stats.append(("Counting error", _short_json(ms["error"])))
+    run.model_stats = stats
+
+    # --- resources per phase --------------------------------------------------------------
+    overall = _as_dict(_dig(result, "resources", "overall"))
+    phases = {str(k): _as_dict(v) for k, v in _as_dict(_dig(result, "resources", "phases")).items()}
+    columns = [("overall", overall)] + list(phases.items())
+    prow = []
+    for label, key, family, agg, fmt in RESOURCE_ROWS:
+        cells = []
+        for _, block in columns:
+            if family == "gpu":
+                vals = [v for k, v in block.items() if (m := _GPU_KEY.match(k)) and m.group(2) == key and _is_num(v)]
+                v = (sum(vals) / len(vals) if agg == "mean" else sum(vals)) if vals else None
+            else:
+                v = block.get(key)
+            cells.append(fmt(v) if _is_num(v) else "—")
+        if any(c != "—" for c in cells):
+            prow.append((label, cells))
+    if prow:
+        run.phase_table = {"columns": [c for c, _ in columns], "rows": prow}
+    by_reason: dict[str, list[str]] = {}
+    for e in _as_list(_dig(result, "resources", "unavailable")):
+        if isinstance(e, Mapping):
+            by_reason.setdefault(str(e.get("reason") or "unavailable"), []).append(str(e.get("metric") or "?"))
+    run.unavailable = [(reason, metrics) for reason, metrics in by_reason.items()]
+
+    # --- error ----------------------------------------------------------------------------
+    if run.status != "ok" and (run.error is None or not run.error["log_tail"]):
+        tail = _log_tail(_run_file(run_dir, result, "log", "run.log"))
+        if tail:
+            run.error = run.error or _normalise_error({})
+            run.error.update(log_tail=tail, log_tail_from_file=True)
+
+    # --- classification details -----------------------------------------------------------
+    cm = _dig(result, "metric_details", "confusion_matrix")
+    if cm is not None:
+        run.confusion = _confusion(cm)
+
+    run.figures = _figures(run_dir, result, run)
+    return run
+
+
+def _normalise_error(err: Any) -> dict | None:
+    """The ``error`` block with every key the template reads (strings or ``None``)."""
+    if err is None:
+        return None
+    if not isinstance(err, Mapping):
+        err = {"type": "error", "message": _short_json(err, 2000)}
+
+    def text(key: str) -> str | None:
+        v = err.get(key)
+        return None if v is None or v == "" else (v if isinstance(v, str) else _short_json(v, 20000))
+
+    return {"type": text("type"), "message": text("message") or "", "phase": text("phase"),
+            "traceback": text("traceback"), "log_tail": text("log_tail"), "log_tail_from_file": False}
+
+
+def _log_tail(path: Path) -> str | None:
+    try:
+        with path.open("r", encoding="utf-8", errors="replace") as fh:
+            lines = fh.readlines()[-_LOG_TAIL_LINES:]
+    except OSError:
+        return None
+    return "".join(lines).rstrip() or None
+
+
+def _confusion(cm: Any) -> dict:
+    """Normalise a confusion matrix to ``{"grid": [[tn, fp], [fn, tp]]}`` or ``{"text": ...}``."""
+    if isinstance(cm, Mapping):
+        low = {str(k).lower(): v for k, v in cm.items()}
+        if all(k in low for k in ("tn", "fp", "fn", "tp")):
+            return {"grid": [[_short_json(low["tn"]), _short_json(low["fp"])],
+                             [_short_json(low["fn"]), _short_json(low["tp"])]], "text": None}
+        mat = low.get("matrix")
+        if isinstance(mat, list) and len(mat) == 2 and all(isinstance(r, list) and len(r) == 2 for r in mat):
+            return {"grid": [[_short_json(v) for v in r] for r in mat], "text": None}
+    if isinstance(cm, list) and len(cm) == 2 and all(isinstance(r, list) and len(r) == 2 for r in cm):
+        return {"grid": [[_short_json(v) for v in r] for r in cm], "text": None}
+    return {"grid": None, "text": _short_json(cm, 1000)}
+
+
+# ----------------------------------------------------------------------------------------------
+# figures
+# ----------------------------------------------------------------------------------------------
+
+
+def _safe_plot(fig: Figure, make: Callable[[], str | None], empty_note: str) -> Figure:
+    try:
+        svg = make()
+    except Exception as exc:  # noqa: BLE001 - a broken figure must not break the report
+        fig.note = f"Figure could not be drawn: {type(exc).__name__}: {exc}"
+        return fig
+    if svg is None:
+        fig.note = empty_note
+    else:
+        fig.svg = svg
+    return fig
+
+
+def _read_csv(path: Path, required: Sequence[str]):
+    """``(frame, None)`` or ``(None, note)`` for a CSV that must contain ``required`` columns."""
+    import pandas as pd
+
+    if not path.is_file():
+        return None, f"{path.name} not found — figure skipped."
+    try:
+        frame = pd.read_csv(path)
+    except Exception as exc:  # noqa: BLE001 - pandas raises many types for bad files
+        return None, f"{path.name} could not be read ({type(exc).__name__}: {exc}) — figure skipped."
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        return None, f"{path.name} lacks column(s) {', '.join(missing)} — figure skipped."
+    if frame.empty:
+        return None, f"{path.name} has no rows — figure skipped."
+    return frame, None
+
+
+def _figures(run_dir: Path, result: dict, run: RunView) -> list[Figure]:
+    figs: list[Figure] = []
+
+    # resource time series
+    fig = Figure("timeseries", "Resource usage over time",
+                 caption="Host CPU/memory and GPU series present in timeseries.csv; shaded bands "
+                         "and dotted lines mark the phases (setup, train, predict); GPU power, if recorded, on the "
+                         "right axis.")
+    frame, note = _read_csv(_run_file(run_dir, result, "timeseries", "timeseries.csv"), [])
+    if frame is None:
+        fig.note = note
+    else:
+        if "elapsed (s)" not in frame.columns and "timestamp" not in frame.columns:
+            fig.note = "timeseries.csv has neither an 'elapsed (s)' nor a 'timestamp' column — figure skipped."
+        else:
+            _safe_plot(fig, lambda: plots.timeseries_svg(frame),
+                       "timeseries.csv has no host or GPU metric column with data — figure skipped.")
+            if fig.svg and len(frame) > plots.MAX_LINE_POINTS:
+                fig.caption += f" {len(frame):,} samples, drawn decimated to {plots.MAX_LINE_POINTS}."
+    figs.append(fig)
+
+    # loss curves
+    history = [h for h in _as_list(result.get("history")) if isinstance(h, Mapping)]
+    loss_names = sorted({str(h["loss_name"]) for h in history if h.get("loss_name")})
+    fig = Figure("loss", "Loss curves",
+                 caption=f"Loss per epoch ({', '.join(loss_names)})." if loss_names else "Loss per epoch.")
+    if not history:
+        fig.note = "No training history recorded."
+    else:
+        _safe_plot(fig, lambda: plots.loss_curves_svg([h.get("epoch") for h in history],
+                                                      [h.get("train_loss") for h in history],
+                                                      [h.get("val_loss") for h in history]),
+                   "The history has no finite loss values.")
+    figs.append(fig)
+
+    # task figure
+    pred_path = _run_file(run_dir, result, "predictions", "predictions.csv")
+    metrics = _as_dict(result.get("metrics"))
+    if run.task_type == "classification":
+        figs.append(_roc_figure(pred_path, result, metrics))
+    else:
+        unit = f" [{run.unit}]" if run.unit else ""
+        fig = Figure("parity", "Parity plot (test set)",
+                     caption=f"Prediction against target{unit}; the red line is y = x.")
+        frame, note = _read_csv(pred_path, ["target", "prediction"])
+        if frame is None:
+            fig.note = note
+        else:
+            mae = metrics.get("MAE")
+            _safe_plot(fig, lambda: plots.parity_svg(frame["target"].tolist(), frame["prediction"].tolist(),
+                                                     mae if _is_num(mae) else None),
+                       "predictions.csv has no finite target/prediction pairs — figure skipped.")
+        figs.append(fig)
+    return figs
+
+
+def _roc_figure(pred_path: Path, result: dict, metrics: Mapping) -> Figure:
+    import pandas as pd
+
+    details = _as_dict(result.get("metric_details"))
+    thr = details.get("threshold")
+    thr = float(thr) if _is_num(thr) else None
+    fig = Figure("roc", "ROC curve (test set)",
+                 caption="ROC of the positive-class score; the red dot is the decision threshold"
+                         + (f" ({thr:g})" if thr is not None else "") + ".")
+    frame, note = _read_csv(pred_path, ["target", "score"])
+    labels = scores = None
+    if frame is not None:
+        labels = pd.to_numeric(frame["target"], errors="coerce").tolist()
+        scores = pd.to_numeric(frame["score"], errors="coerce").tolist()
+
+    curve = details.get("roc_curve")
+    fpr = plots.mapping_floats(curve, "fpr")
+    tpr = plots.mapping_floats(curve, "tpr")
+    auc = metrics.get("ROC-AUC")
+    auc = float(auc) if _is_num(auc) else None
+    if len(fpr) < 2 or len(fpr) != len(tpr):
+        fpr = tpr = []
+        if labels is not None:
+            computed = plots.roc_from_scores(labels, scores)
+            if computed is not None:
+                fpr, tpr, auc_c = computed
+                auc = auc if auc is not None else auc_c
+    if len(fpr) < 2:
+        fig.note = ("No ROC curve: " + (note or "metric_details.roc_curve is null and the predictions "
+                                             "contain a single class") + "")
+        return fig
+
+    point = None
+    if thr is not None:
+        if labels is not None:
+            point = plots.operating_point(labels, scores, thr)
+        if point is None:
+            ths = plots.mapping_floats(curve, "thresholds")
+            if ths:
+                point = plots.operating_point_from_curve(fpr, tpr, ths, thr)
+    _safe_plot(fig, lambda: plots.roc_svg(fpr, tpr, auc, point, thr), "ROC curve has no finite points.")
+    return fig
+
+
+# ----------------------------------------------------------------------------------------------
+# entry points
+# ----------------------------------------------------------------------------------------------
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(Path(__file__).resolve().parent / "templates")),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    return env
+
+
+def _footnotes(runs: Sequence[RunView]) -> list[str]:
+    notes: list[str] = []
+    for r in runs:
+        nc = _dig(r.result, "model_stats", "flops", "not_counted")
+        items = nc if isinstance(nc, list) else [nc] if nc else []
+        for item in items:
+            text = _short_json(item, 1000)
+            if text and text not in notes:
+                notes.append(text)
+    if notes:
+        notes = ["FLOPs exclude gather/scatter message aggregation. Not counted: " + "; ".join(notes)]
+    else:
+        notes = [DEFAULT_FLOPS_NOTE]
+    return notes + [THOP_NOTE]
+
+
+def build_context(run_dirs: Sequence[Path], title: str = "mateval report",
+                  now: _dt.datetime | None = None) -> dict:
+    """Everything the template needs, computed from the run directories."""
+    runs: list[RunView] = []
+    unreadable: list[Unreadable] = []
+    for raw in run_dirs:
+        run_dir = Path(raw)
+        if run_dir.is_file() and run_dir.name == "result.json":
+            run_dir = run_dir.parent
+        result, error = _load_result(run_dir)
+        if result is None:
+            unreadable.append(Unreadable(str(run_dir / "result.json"), error or "unknown error"))
+            continue
+        try:
+            runs.append(_describe(run_dir, len(runs) + 1, result))
+        except Exception as exc:  # noqa: BLE001 - last line of defence for one odd result
+            unreadable.append(Unreadable(str(run_dir / "result.json"),
+                                         f"could not be rendered: {type(exc).__name__}: {exc}"))
+    now = now or _dt.datetime.now(_dt.timezone.utc)
+    counts: dict[str, int] = {}
+    for r in runs:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    return {
+        "title": title,
+        "generated_at": now.strftime("%Y-%m-%d %H:%M:%S %Z").strip(),
+        "runs": runs,
+        "status_counts": sorted(counts.items(), key=lambda kv: (kv[0] != "ok", kv[0])),
+        "unreadable": unreadable,
+        "groups": _comparison(runs) if runs else [],
+        "footnotes": _footnotes(runs),
+    }
+
+
+def render_report(run_dirs: Sequence[Path], out_path: Path, title: str = "mateval report") -> Path:
+    """Write the HTML report for ``run_dirs`` to ``out_path`` and return ``out_path``.
+
+    ``run_dirs`` are ``results/<run_id>/`` directories (a path to a ``result.json`` is accepted
+    too). The file is written atomically; parent directories are created.
+    """
+    out_path = Path(out_path)
+    context = build_context(list(run_dirs), title)
+    html = _environment().get_template("report.html.j2").render(**context)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".report-", suffix=".html", dir=out_path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(html)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, out_path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return out_path
