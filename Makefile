@@ -2,6 +2,9 @@
 #   make bench MODEL=matformer          train, evaluate and score a model on its default tasks
 #   make test                           the whole test suite
 #   make report                         HTML report of every run in results/
+#   make bench MODEL=matformer BACKEND=docker [BASE_IMAGE=mateval/local-base:latest] [GPUS=0,1]
+#   make local-base-image               stand-in base image for hosts that reach no registry
+#   make build MODEL=matformer          build the model's Docker image (and the base)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -11,13 +14,15 @@ BACKEND ?= auto
 SEEDS ?= 1
 DATA ?= subset
 RESULTS ?= results
+BASE_IMAGE ?=
+GPUS ?= all
 ARGS ?=
 PYTEST_ARGS ?=
 
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.mateval-installed
 
-.PHONY: venv bench test report models clean-venv
+.PHONY: venv bench test report models build local-base-image image-locks clean-venv
 
 venv: $(STAMP)
 
@@ -31,7 +36,20 @@ $(STAMP): requirements.lock pyproject.toml
 
 bench: $(STAMP)
 	$(BIN)/mateval bench --model $(MODEL) --backend $(BACKEND) --data $(DATA) --results-dir $(RESULTS) \
+		--gpus $(GPUS) $(if $(BASE_IMAGE),--base-image $(BASE_IMAGE)) \
 		$(shell seq -s ' ' -f '--seed %g' 0 $$(( $(SEEDS) - 1 ))) $(ARGS)
+
+build: $(STAMP)
+	$(BIN)/mateval build --model $(MODEL) $(if $(BASE_IMAGE),--base-image $(BASE_IMAGE))
+
+local-base-image: $(STAMP)
+	$(BIN)/mateval local-base-image
+
+# Recompile the images' hash-pinned locks (needs network; pip-tools in a throw-away venv).
+image-locks: $(STAMP)
+	@test -x build/pip-tools/bin/pip-compile || ($(PYTHON) -m venv build/pip-tools && build/pip-tools/bin/pip install --quiet pip-tools)
+	$(BIN)/python -m orchestrator.locks --pip-compile build/pip-tools/bin/pip-compile images/base
+	$(BIN)/python -m orchestrator.locks --pip-compile build/pip-tools/bin/pip-compile images/matformer
 
 report: $(STAMP)
 	$(BIN)/mateval report --results-dir $(RESULTS) $(ARGS)

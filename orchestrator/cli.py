@@ -67,7 +67,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--model", required=True, help="model name, comma-separated names, or 'all'")
     bench.add_argument("--task", action="append", default=[], help="task name (repeatable); default: the model's default tasks")
     bench.add_argument("--seed", type=int, action="append", default=[], help="seed (repeatable; default 0)")
-    bench.add_argument("--backend", default="auto", help="auto | local")
+    bench.add_argument("--backend", default="auto", help="auto (Docker when a daemon answers and the base image is "
+                       "present, else local) | local | docker")
+    bench.add_argument("--base-image", default=None, help="Docker: parent image of images/base (default: "
+                       "an official CUDA PyTorch image; without a registry: mateval/local-base:latest)")
+    bench.add_argument("--gpus", default="all", help="Docker: 'all', 'none' or GPU indices '0,1'")
+    bench.add_argument("--memory", default=None, help="Docker: container memory limit, e.g. 16g")
+    bench.add_argument("--cpus", type=float, default=None, help="Docker: CPU limit, e.g. 4")
     bench.add_argument("--data", default="subset", choices=("subset", "full"),
                        help="'subset' (embedded compact real subset, default) or 'full' (needs --data-dir/MATEVAL_DATA)")
     bench.add_argument("--data-dir", default=None, help="directory holding full datasets (default: $MATEVAL_DATA)")
@@ -88,6 +94,13 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("-o", "--output", default=None, help="output HTML file (default: <results-dir>/report.html)")
 
     sub.add_parser("models", help="list models and tasks")
+
+    build = sub.add_parser("build", help="build the Docker images of models (base image first)")
+    build.add_argument("--model", required=True, help="model name, comma-separated names, or 'all'")
+    build.add_argument("--base-image", default=None)
+
+    sub.add_parser("local-base-image", help="build mateval/local-base:latest (debootstrap + torch CPU wheel), "
+                   "a stand-in base image for hosts without a registry")
 
     check = sub.add_parser("check-result", help="validate result.json files against the schema")
     check.add_argument("files", nargs="+")
@@ -131,12 +144,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
         max_samples = parse_max_samples(args.max_samples)
         for task in args.task:
             get_task(task)
-        backend = get_backend(args.backend)
-    except (ManifestError, UnknownTaskError, ValueError) as exc:
+        backend, choice = get_backend(args.backend, args.base_image, args.gpus, args.memory, args.cpus)
+    except (ManifestError, UnknownTaskError, ValueError, RuntimeError) as exc:
         console.print(f"mateval: {exc}", markup=False)
         return 2
-    if args.backend == "auto":
-        console.print(f"mateval: backend auto -> {backend.name} (Docker backend not available in this version)")
+    console.print(f"mateval: {choice}", markup=False)
     results_root = Path(args.results_dir).resolve()
     results_root.mkdir(parents=True, exist_ok=True)
     roots = [str(p) for p in registry.data_roots(args.data_dir)]
@@ -223,6 +235,39 @@ def cmd_models(_: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_build(args: argparse.Namespace) -> int:
+    """``mateval build``: build (or find up to date) the base and model images."""
+    from orchestrator.backends.docker import DockerUnavailable, docker_client
+    from orchestrator.images import DEFAULT_BASE_IMAGE, ImageBuildError, ensure_model_image
+
+    try:
+        client = docker_client()
+        for manifest in registry.resolve_models(args.model):
+            image, base = ensure_model_image(client, manifest.folder, manifest.name,
+                                             args.base_image or DEFAULT_BASE_IMAGE, None,
+                                             lambda line: console.print(f"  | {line}", markup=False))
+            console.print(f"{manifest.name}: {image.tags[0]} ({image.id}); base {base.tags[0]}", markup=False)
+    except (DockerUnavailable, ImageBuildError, ManifestError) as exc:
+        console.print(f"mateval: {exc}", markup=False)
+        return 1
+    return 0
+
+
+def cmd_local_base_image(_: argparse.Namespace) -> int:
+    """``mateval local-base-image``: see :mod:`orchestrator.local_base`."""
+    from orchestrator.backends.docker import DockerUnavailable, docker_client
+    from orchestrator.images import ImageBuildError
+    from orchestrator.local_base import LocalBaseError, build_local_base
+
+    try:
+        image = build_local_base(docker_client(), None, lambda line: console.print(f"  | {line}", markup=False))
+    except (DockerUnavailable, ImageBuildError, LocalBaseError) as exc:
+        console.print(f"mateval: {exc}", markup=False)
+        return 1
+    console.print(f"mateval/local-base:latest = {image.id}", markup=False)
+    return 0
+
+
 def cmd_check_result(args: argparse.Namespace) -> int:
     """``mateval check-result``: exit 1 if any file fails."""
     failed = 0
@@ -239,7 +284,8 @@ def cmd_check_result(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mateval`` console script."""
     args = build_parser().parse_args(argv)
-    handler = {"bench": cmd_bench, "report": cmd_report, "models": cmd_models, "check-result": cmd_check_result}
+    handler = {"bench": cmd_bench, "report": cmd_report, "models": cmd_models, "check-result": cmd_check_result,
+               "build": cmd_build, "local-base-image": cmd_local_base_image}
     return handler[args.command](args)
 
 

@@ -1,4 +1,5 @@
-"""The model registry: every ``images/<model>/model.yaml`` (``images/base`` is the shared base image)."""
+"""The model registry: every ``images/<model>/model.yaml`` (``images/base`` and ``images/local-base``
+are base images, not models)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 from runner.manifest import ManifestError, ModelManifest, load_manifest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-NOT_MODELS = {"base"}
+NOT_MODELS = {"base", "local-base"}
 
 
 def images_dir() -> Path:

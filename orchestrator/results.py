@@ -10,24 +10,16 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import signal
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
 from orchestrator.backends.base import RunOutcome
 from runner.result import ResultError, read_result, write_result
-from runner.run import LOG_FILE, RESULT_FILE, SPEC_FILE, RunSpec, base_result
+from runner.run import LOG_FILE, RESULT_FILE, SPEC_FILE, RunSpec, base_result, new_run_id  # noqa: F401 (re-exported)
 from runner.result import log_tail
 
 STAGING = ".staging"
-
-
-def new_run_id(model: str, task: str, seed: int) -> str:
-    """``<UTC yyyymmddThhmmss>-<model>-<task>-s<seed>-<6 hex>``."""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
-    return f"{stamp}-{model}-{task}-s{seed}-{secrets.token_hex(3)}"
 
 
 def prepare(results_root: Path, spec: RunSpec) -> Path:
@@ -49,6 +41,8 @@ def _status_from_outcome(outcome: RunOutcome) -> tuple[str, str, str]:
     """(status, error type, message) for a run that left no valid result."""
     if outcome.timed_out:
         return "timeout", "Timeout", f"run exceeded its time limit ({outcome.message or 'timeout'})"
+    if outcome.oom_killed:
+        return "oom", "OOMKilled", f"the out-of-memory killer ended the run (exit {outcome.exit_code})"
     code = outcome.exit_code
     if code is None:
         return "failed", "NotStarted", outcome.message or "the run could not be started"
@@ -79,6 +73,15 @@ def finalize(staging: Path, spec: RunSpec, outcome: RunOutcome) -> dict[str, Any
         if path.exists():
             os.replace(path, staging / "result.invalid.json")
     if result is not None:
+        if outcome.details:
+            result["container"] = {k: v for k, v in outcome.details.items() if v is not None}
+            write_result(staging, result)
+        if outcome.oom_killed and result["status"] not in ("timeout", "oom"):
+            result["status"] = "oom"
+            result["error"] = {"type": "OOMKilled", "message": "the out-of-memory killer ended the run",
+                               "phase": (result.get("error") or {}).get("phase"), "traceback": None,
+                               "log_tail": log_text}
+            write_result(staging, result)
         if outcome.timed_out and result["status"] != "timeout":
             result["status"] = "timeout"
             result["error"] = {"type": "Timeout", "message": f"run exceeded its time limit of {spec.timeout_s} s",
@@ -97,6 +100,8 @@ def finalize(staging: Path, spec: RunSpec, outcome: RunOutcome) -> dict[str, Any
                        "phase": None, "traceback": None, "log_tail": log_text}
     if (staging / "result.invalid.json").exists():
         result["files"]["invalid_result"] = "result.invalid.json"
+    if outcome.details:
+        result["container"] = {k: v for k, v in outcome.details.items() if v is not None}
     write_result(staging, result)
     return result
 

@@ -1,7 +1,13 @@
-"""One benchmark run, start to finish: ``python -m runner <run_dir>``.
+"""One benchmark run, start to finish.
 
-The orchestrator (any backend) writes ``<run_dir>/run_spec.json`` (:class:`RunSpec`) and starts the
-runner on it; the runner writes into the same directory:
+``python -m runner RUN_DIR``: the orchestrator (any backend) has written ``RUN_DIR/run_spec.json``
+(:class:`RunSpec`) and captures the runner's output as ``run.log``.
+
+``python -m runner --results DIR --model-dir D --task T [--seed N] [--data-root R]...``: a run
+without the orchestrator (e.g. a Compose service): the runner makes a new ``DIR/<run_id>/``, writes
+the spec there, and keeps its own ``run.log``. Existing run directories are never touched.
+
+The runner writes into the run directory:
 
 - ``result.json`` (always, also when the model raises: ``status`` ``failed`` or ``oom``);
 - ``predictions.csv`` (``id``, ``target``, ``prediction`` and, for classification, ``score``);
@@ -13,13 +19,16 @@ Exit status: 0 when the result is ``ok``, 1 otherwise.
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import random
+import secrets
 import sys
 import time
 import traceback
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -91,6 +100,12 @@ class RunSpec:
     def save(self, path: Path) -> None:
         """Write the spec as JSON."""
         Path(path).write_text(json.dumps(asdict(self), indent=2) + "\n")
+
+
+def new_run_id(model: str, task: str, seed: int) -> str:
+    """``<UTC yyyymmddThhmmss>-<model>-<task>-s<seed>-<6 hex>``: unique, sortable by start time."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    return f"{stamp}-{model}-{task}-s{seed}-{secrets.token_hex(3)}"
 
 
 def base_result(spec: RunSpec) -> dict[str, Any]:
@@ -266,14 +281,60 @@ def execute(run_dir: Path) -> dict[str, Any]:
     return result
 
 
+def build_parser() -> argparse.ArgumentParser:
+    """Arguments of ``python -m runner`` (see the module docstring)."""
+    import yaml
+
+    parser = argparse.ArgumentParser(prog="python -m runner", description="Run one mateval benchmark run.")
+    parser.add_argument("run_dir", nargs="?", type=Path, help="a directory holding run_spec.json")
+    parser.add_argument("--results", type=Path, help="make a new run directory here (no orchestrator)")
+    parser.add_argument("--model-dir", help="the model folder (with --results)")
+    parser.add_argument("--task", help="task name (with --results)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data", default="subset", choices=("subset", "full"))
+    parser.add_argument("--data-root", action="append", default=[], help="dataset directory (repeatable)")
+    parser.add_argument("--profile", default="bench", choices=("bench", "paper"))
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        type=lambda text: (text.partition("=")[0], yaml.safe_load(text.partition("=")[2])))
+    parser.add_argument("--interval", type=float, default=1.0)
+    parser.add_argument("--backend", default="local", choices=("local", "docker", "slurm"))
+    return parser
+
+
+def new_run_dir(args: argparse.Namespace) -> Path:
+    """Create ``<results>/<run_id>/`` with its spec (the ``--results`` form).
+
+    Raises:
+        SystemExit: ``--model-dir`` or ``--task`` missing.
+    """
+    if not args.model_dir or not args.task:
+        raise SystemExit("python -m runner --results DIR needs --model-dir and --task")
+    model = Path(args.model_dir).name
+    spec = RunSpec(run_id=new_run_id(model, args.task, args.seed), model=model, model_dir=args.model_dir,
+                   task=args.task, seed=args.seed, data_variant=args.data, data_roots=args.data_root,
+                   profile=args.profile, overrides=dict(args.set), sampling_interval_s=args.interval,
+                   backend=args.backend)
+    run_dir = args.results / spec.run_id
+    run_dir.mkdir(parents=True, exist_ok=False)
+    spec.save(run_dir / SPEC_FILE)
+    return run_dir
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m runner <run_dir>``."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if len(argv) != 1 or argv[0] in ("-h", "--help"):
-        print("usage: python -m runner <run_dir>   (the directory holds run_spec.json)", file=sys.stderr)
+    """Entry point of ``python -m runner``."""
+    args = build_parser().parse_args(argv)
+    if (args.run_dir is None) == (args.results is None):
+        print("usage: python -m runner RUN_DIR | python -m runner --results DIR --model-dir D --task T", file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.INFO, stream=sys.stdout, force=True,
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stdout)]
+    run_dir = args.run_dir
+    if args.results is not None:
+        run_dir = new_run_dir(args)
+        handlers.append(logging.FileHandler(run_dir / LOG_FILE))
+    logging.basicConfig(level=logging.INFO, handlers=handlers, force=True,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    result = execute(Path(argv[0]))
+    result = execute(run_dir)
     LOG.info("result: status=%s metrics=%s", result["status"], json.dumps(result["metrics"]))
+    if args.results is not None:
+        LOG.info("run directory: %s", run_dir)
     return 0 if result["status"] == "ok" else 1

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -20,12 +20,16 @@ class RunOutcome:
         timed_out: the backend stopped it at the run's timeout.
         wall_s: seconds from start to end as the backend saw them.
         message: backend-specific explanation (e.g. why it could not start).
+        oom_killed: the kernel's out-of-memory killer ended it (Docker reports this).
+        details: recorded in the result's ``container`` block (image id, Docker version, ...).
     """
 
     exit_code: int | None
     timed_out: bool
     wall_s: float
     message: str = ""
+    oom_killed: bool = False
+    details: dict = field(default_factory=dict)
 
 
 class Backend(abc.ABC):

@@ -93,3 +93,22 @@ def test_unknown_hyperparameter_fails_the_run_with_its_name(tmp_path):
     (run_dir,) = runs(tmp_path)
     result = json.loads((run_dir / "result.json").read_text())
     assert result["status"] == "failed" and "no hyperparameter named 'learning_rate'" in result["error"]["message"]
+
+
+def test_runner_without_orchestrator_makes_a_new_run_dir(tmp_path):
+    """The form Compose services use: python -m runner --results DIR --model-dir D --task T."""
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "runner", "--results", str(tmp_path), "--model-dir",
+               str(FIXTURE_MODELS / "mean_baseline"), "--task", "perov5_has_gap", "--data-root",
+               str(REPO_ROOT / "data"), "--set", "epochs=1", "--interval", "0.2"]
+    for _ in range(2):
+        out = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=300)
+        assert out.returncode == 0, out.stdout + out.stderr
+    dirs = runs(tmp_path)
+    assert len(dirs) == 2
+    for run_dir in dirs:
+        result = read_result(run_dir / "result.json")
+        assert result["status"] == "ok" and result["hyperparameters"]["effective"]["epochs"] == 1
+        assert "epoch 1/1" in (run_dir / "run.log").read_text()

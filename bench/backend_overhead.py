@@ -1,0 +1,69 @@
+"""Overhead of the Docker backend over the local backend on the same run.
+
+Runs the same small Matformer run (perov5_heat_ref, first 96/16/128 crystals of the embedded
+subset, 1 epoch) ``--repeats`` times on each backend, image already built, and prints per backend
+the median wall time from start to result collected (prepare, run, finalize, publish), the
+runner's own measured duration (train + predict), and the difference; then the Docker/local ratio
+and the extra seconds. Usage (needs a Docker daemon and the local base image):
+
+    .venv/bin/python bench/backend_overhead.py --base-image mateval/local-base:latest --repeats 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from orchestrator import registry, results
+from orchestrator.backends.docker import DockerBackend
+from orchestrator.backends.local import LocalBackend
+from orchestrator.images import ensure_model_image
+from runner.run import LOG_FILE, RunSpec
+
+
+def one_run(backend, results_root: Path, manifest, epochs: int) -> tuple[float, float, str]:
+    spec = RunSpec(run_id=results.new_run_id("matformer", "perov5_heat_ref", 0), model="matformer",
+                   model_dir=str(manifest.folder), task="perov5_heat_ref", data_roots=[str(p) for p in registry.data_roots()],
+                   overrides={"epochs": epochs}, max_samples={"train": 96, "val": 16, "test": 128},
+                   sampling_interval_s=1.0, backend=backend.name, timeout_s=900)
+    start = time.perf_counter()
+    staging = results.prepare(results_root, spec)
+    outcome = backend.run(spec, staging, spec.timeout_s, staging / LOG_FILE)
+    result = results.finalize(staging, spec, outcome)
+    results.publish(staging, results_root)
+    wall = time.perf_counter() - start
+    return wall, result["resources"]["overall"].get("duration (s)") or float("nan"), result["status"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--base-image", default="mateval/local-base:latest")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=1)
+    args = parser.parse_args()
+    manifest = registry.get_model("matformer")
+    docker_backend = DockerBackend(args.base_image, gpus="none")
+    ensure_model_image(docker_backend.client, manifest.folder, "matformer", args.base_image, None)  # built beforehand
+    rows = {}
+    with tempfile.TemporaryDirectory(prefix="mateval-bench-") as tmp:
+        for backend in (LocalBackend(), docker_backend):
+            walls, inner = [], []
+            for _ in range(args.repeats):
+                wall, duration, status = one_run(backend, Path(tmp), manifest, args.epochs)
+                if status != "ok":
+                    raise SystemExit(f"{backend.name} run ended {status}")
+                walls.append(wall)
+                inner.append(duration)
+            rows[backend.name] = (statistics.median(walls), statistics.median(inner))
+            print(f"{backend.name:6s}: wall {rows[backend.name][0]:6.2f} s (median of {args.repeats}: "
+                  f"{', '.join(f'{w:.2f}' for w in walls)}), runner train+predict {rows[backend.name][1]:6.2f} s, "
+                  f"outside train+predict {rows[backend.name][0] - rows[backend.name][1]:5.2f} s")
+    local, docker = rows["local"][0], rows["docker"][0]
+    print(f"docker / local wall-time ratio: {docker / local:.3f}; docker overhead: {docker - local:+.2f} s per run")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,202 @@
+"""The Docker backend: every model in its own image, run through the Docker SDK for Python.
+
+For a run: build (or reuse) ``mateval/base`` and ``mateval/<model>`` (:mod:`orchestrator.images`),
+rewrite the run spec to the container's paths, and start the model image's entry point (the
+runner) with:
+
+- GPUs through ``device_requests`` (all by default, ``gpus="0,1"`` for a list, none when the host
+  has no NVIDIA driver, with a message); NVML inside a container cannot see host PIDs, so the
+  runner samples GPUs per device;
+- the data roots mounted read-only at ``/mateval/data/<i>``, the run directory read-write at
+  ``/mateval/run``; ``shm_size`` for PyTorch data loaders; optional memory and CPU limits;
+- the host user's uid:gid (result files are not root-owned), no Docker socket, not privileged,
+  no network (a run needs none);
+- the run's timeout through ``container.wait(timeout=...)``; on expiry the container is stopped
+  (SIGTERM, the runner writes its result, then SIGKILL after a grace period);
+- its log streamed to the run log; the container is always removed afterwards (not with
+  ``auto_remove``, which would lose the logs and the exit state).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+from orchestrator.backends.base import Backend, RunOutcome
+from orchestrator.images import DEFAULT_BASE_IMAGE, ensure_model_image
+from runner.run import SPEC_FILE, RunSpec
+
+CONTAINER_RUN_DIR = "/mateval/run"
+CONTAINER_DATA = "/mateval/data"
+CONTAINER_IMAGES = "/opt/mateval/images"
+GRACE_S = 15
+
+
+class DockerUnavailable(RuntimeError):
+    """No Docker daemon answers (the message says how to start one)."""
+
+
+def docker_client(timeout: int = 60):
+    """A Docker client from the environment (``DOCKER_HOST`` or the default socket).
+
+    Raises:
+        DockerUnavailable: the daemon does not answer.
+    """
+    import docker
+
+    try:
+        client = docker.from_env(timeout=timeout)
+        client.ping()
+        return client
+    except Exception as exc:  # docker raises DockerException, requests errors, FileNotFoundError...
+        raise DockerUnavailable(f"no Docker daemon answers ({type(exc).__name__}: {exc}); start dockerd or use "
+                                "--backend local") from exc
+
+
+def gpu_requests(gpus: str | None, probe=None):
+    """``device_requests`` for ``gpus`` (``"all"``, ``"none"`` or ``"0,1"``) and a message.
+
+    Returns ``([], reason)`` when the host has no NVIDIA driver or ``gpus == "none"``.
+    """
+    import docker.types
+
+    from runner.telemetry import probe_gpus
+
+    if gpus in (None, "", "all"):
+        probe = probe or probe_gpus()
+        if not probe.devices:
+            return [], f"no GPU passed to the container: {probe.reason}"
+        return [docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])], f"all GPUs ({len(probe.devices)})"
+    if gpus == "none":
+        return [], "GPUs disabled (--gpus none)"
+    ids = [g.strip() for g in gpus.split(",") if g.strip()]
+    return [docker.types.DeviceRequest(device_ids=ids, capabilities=[["gpu"]])], f"GPUs {','.join(ids)}"
+
+
+class DockerBackend(Backend):
+    """Runs the runner in the model's container (see the module docstring).
+
+    Args:
+        base_image: the parent of ``images/base`` (default: an official CUDA PyTorch image; here
+            ``mateval/local-base:latest``).
+        gpus: ``"all"``, ``"none"`` or a comma-separated list of GPU indices.
+        memory: container memory limit (Docker syntax, ``"8g"``) or ``None``.
+        cpus: CPU limit (e.g. ``2.0``) or ``None``.
+        shm_size: ``/dev/shm`` size for data loaders.
+        client: a ``docker.DockerClient`` (default: :func:`docker_client`).
+    """
+
+    name = "docker"
+
+    def __init__(self, base_image: str = DEFAULT_BASE_IMAGE, gpus: str | None = "all", memory: str | None = None,
+                 cpus: float | None = None, shm_size: str = "2g", client=None):
+        self.base_image = base_image
+        self.gpus, self.memory, self.cpus, self.shm_size = gpus, memory, cpus, shm_size
+        self._client = client
+
+    @property
+    def client(self):
+        """The Docker client (connected on first use)."""
+        if self._client is None:
+            self._client = docker_client()
+        return self._client
+
+    def container_options(self, spec: RunSpec, run_dir: Path, image, device_requests: list) -> dict:
+        """Keyword arguments of ``containers.run`` for a run (also what the tests inspect)."""
+        import docker.types
+
+        volumes = {str(Path(run_dir).resolve()): {"bind": CONTAINER_RUN_DIR, "mode": "rw"}}
+        for index, root in enumerate(spec.data_roots):
+            if Path(root).is_dir():
+                volumes[str(Path(root).resolve())] = {"bind": f"{CONTAINER_DATA}/{index}", "mode": "ro"}
+        options = dict(image=image.id, command=[CONTAINER_RUN_DIR], detach=True, user=f"{os.getuid()}:{os.getgid()}",
+                       volumes=volumes, shm_size=self.shm_size, network_disabled=True, privileged=False,
+                       environment={"HOME": "/tmp", "MATEVAL_GIT_SHA": spec.git_sha or "", "PYTHONUNBUFFERED": "1"},
+                       labels={"org.mateval.run_id": spec.run_id}, device_requests=device_requests,
+                       security_opt=["no-new-privileges"], name=f"mateval-{spec.run_id}"[:128])
+        if self.memory:
+            options["mem_limit"] = self.memory
+            options["memswap_limit"] = self.memory  # no swap: exceeding the limit is an OOM, not a slowdown
+        if self.cpus:
+            options["nano_cpus"] = int(self.cpus * 1e9)
+        return options
+
+    def container_spec(self, spec: RunSpec) -> RunSpec:
+        """The spec as the container sees it: model folder and data roots at container paths."""
+        roots = [f"{CONTAINER_DATA}/{i}" for i, root in enumerate(spec.data_roots) if Path(root).is_dir()]
+        return dataclasses.replace(spec, model_dir=f"{CONTAINER_IMAGES}/{spec.model}", data_roots=roots,
+                                   backend=self.name)
+
+    def run(self, spec: RunSpec, run_dir: Path, timeout_s: float, log_path: Path,
+            echo: Callable[[str], None] | None = None) -> RunOutcome:
+        import docker.errors
+        import requests.exceptions
+
+        from orchestrator.images import ImageBuildError
+
+        start = time.monotonic()
+        details = {"base_image": self.base_image, "gpus": self.gpus, "memory_limit": self.memory, "cpus": self.cpus}
+        with open(log_path, "a", buffering=1) as log:
+            def say(line: str) -> None:
+                log.write(line + "\n")
+                if echo:
+                    echo(line)
+
+            try:
+                client = self.client
+                version = client.version()
+                details["docker_version"] = version.get("Version")
+                image, _ = ensure_model_image(client, Path(spec.model_dir), spec.model, self.base_image,
+                                              Path(run_dir) / "build.log", say)
+            except (ImageBuildError, RuntimeError, docker.errors.DockerException) as exc:
+                say(f"mateval: cannot prepare the container: {exc}")
+                return RunOutcome(exit_code=None, timed_out=False, wall_s=time.monotonic() - start,
+                                  message=f"image build failed: {exc}", details=details)
+            details.update(image=image.tags[0] if image.tags else image.id, image_id=image.id)
+            device_requests, gpu_message = gpu_requests(self.gpus)
+            from runner.telemetry import probe_gpus
+
+            details["gpu_driver"] = probe_gpus().driver_version
+            say(f"mateval: {gpu_message}")
+            self.container_spec(spec).save(Path(run_dir) / SPEC_FILE)
+            container = client.containers.run(**self.container_options(spec, run_dir, image, device_requests))
+            say(f"mateval: container {container.short_id} from {details['image']} ({image.id[:19]})")
+
+            def pump() -> None:
+                try:
+                    for chunk in container.logs(stream=True, follow=True):
+                        for line in chunk.decode(errors="replace").splitlines():
+                            log.write(line + "\n")
+                            if echo:
+                                echo(line)
+                except Exception as exc:  # the daemon closed the stream; the run's end is decided below
+                    log.write(f"mateval: log stream ended: {exc}\n")
+
+            reader = threading.Thread(target=pump, name="container-log", daemon=True)
+            reader.start()
+            timed_out, exit_code = False, None
+            try:
+                exit_code = container.wait(timeout=timeout_s)["StatusCode"]
+            except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+                timed_out = True
+                log.write(f"mateval: timeout after {timeout_s:g} s: stopping the container\n")
+                container.stop(timeout=GRACE_S)
+                exit_code = container.wait(timeout=GRACE_S + 30)["StatusCode"]
+            except BaseException:
+                container.stop(timeout=GRACE_S)
+                raise
+            finally:
+                reader.join(timeout=10)
+                try:
+                    container.reload()
+                    state = container.attrs.get("State", {})
+                    details["oom_killed"] = bool(state.get("OOMKilled"))
+                finally:
+                    container.remove(force=True)
+        details["exit_code"] = exit_code
+        return RunOutcome(exit_code=exit_code, timed_out=timed_out, wall_s=time.monotonic() - start,
+                          oom_killed=details.get("oom_killed", False), details=details)

@@ -1,0 +1,154 @@
+"""The Docker backend on a real Docker engine: images built from images/base and images/matformer
+on the local base image (debootstrap + torch CPU wheel; no registry is reachable here), and real
+containerized runs of Matformer on a small real perov_5 subset. One image build serves every
+test. Without a Docker daemon these tests skip, except under CI=true, where they fail."""
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from runner.result import read_result
+from tests.conftest import FIXTURE_MODELS, REPO_ROOT, require, run_mateval
+
+pytestmark = pytest.mark.docker
+SMALL = ["--max-samples", "train=96,val=16,test=128", "--interval", "0.5", "--no-report", "--quiet"]
+
+
+@pytest.fixture(scope="session")
+def client():
+    from orchestrator.backends.docker import DockerUnavailable, docker_client
+
+    try:
+        return docker_client()
+    except DockerUnavailable as exc:
+        require(False, str(exc))
+
+
+@pytest.fixture(scope="session")
+def images(client, tmp_path_factory):
+    """(matformer image, base image), built once on mateval/local-base:latest."""
+    from orchestrator.images import LOCAL_BASE_IMAGE, ensure_model_image
+    from orchestrator.local_base import build_local_base
+
+    log = tmp_path_factory.mktemp("build") / "build.log"
+    build_local_base(client, log)
+    return ensure_model_image(client, REPO_ROOT / "images" / "matformer", "matformer", LOCAL_BASE_IMAGE, log)
+
+
+def docker_bench(results_dir: Path, *args: str, env=None):
+    return run_mateval(["bench", "--backend", "docker", "--base-image", "mateval/local-base:latest",
+                        "--results-dir", str(results_dir), *SMALL, *args], cwd=REPO_ROOT, env=env)
+
+
+def only_run(results_dir: Path) -> Path:
+    (run_dir,) = [p for p in results_dir.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    return run_dir
+
+
+def test_containerized_run_comes_back_through_the_volume(images, tmp_path):
+    image, base = images
+    out = docker_bench(tmp_path, "--model", "matformer", "--task", "perov5_has_gap", "--set", "epochs=1")
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
+    run_dir = only_run(tmp_path)
+    result = read_result(run_dir / "result.json")
+    assert result["status"] == "ok" and result["backend"] == "docker"
+    assert result["container"]["image_id"] == image.id
+    assert result["container"]["base_image"] == "mateval/local-base:latest"
+    assert result["container"]["docker_version"]
+    assert result["dataset"]["path"].startswith("/mateval/data/")
+    assert set(result["metrics"]) == {"ROC-AUC", "Accuracy", "Precision", "Recall", "F1"}
+    assert result["model_stats"]["params"] > 1_000_000
+    assert result["resources"]["overall"]["duration (s)"] > 0
+    for name in ("result.json", "predictions.csv", "timeseries.csv", "run.log"):
+        assert (run_dir / name).stat().st_uid == os.getuid(), name
+    assert "epoch 1/1" in (run_dir / "run.log").read_text()
+    assert "backend docker" in out.stdout
+
+
+def test_unchanged_model_is_not_rebuilt_and_runs_as_non_root(client, images):
+    from orchestrator.images import LOCAL_BASE_IMAGE, ensure_model_image
+
+    image, base = images
+    again, again_base = ensure_model_image(client, REPO_ROOT / "images" / "matformer", "matformer", LOCAL_BASE_IMAGE, None)
+    assert (again.id, again_base.id) == (image.id, base.id)
+    uid = client.containers.run(image.id, entrypoint=["id", "-u"], remove=True).decode().strip()
+    assert uid == "1000"
+
+
+def test_container_options_are_confined(client, images, tmp_path):
+    from orchestrator.backends.docker import DockerBackend
+    from runner.run import RunSpec
+
+    image, _ = images
+    backend = DockerBackend("mateval/local-base:latest", gpus="none", memory="1g", cpus=1.5, client=client)
+    spec = RunSpec(run_id="r", model="matformer", model_dir=str(REPO_ROOT / "images" / "matformer"), task="t",
+                   data_roots=[str(REPO_ROOT / "data"), str(tmp_path / "missing")])
+    options = backend.container_options(spec, tmp_path, image, [])
+    assert options["privileged"] is False and options["network_disabled"] is True
+    assert options["user"] == f"{os.getuid()}:{os.getgid()}"
+    assert options["volumes"][str(REPO_ROOT / "data")] == {"bind": "/mateval/data/0", "mode": "ro"}
+    assert options["volumes"][str(tmp_path.resolve())]["mode"] == "rw"
+    assert not any("docker.sock" in path for path in options["volumes"])
+    assert options["mem_limit"] == "1g" and options["nano_cpus"] == 1_500_000_000
+    assert backend.container_spec(spec).data_roots == ["/mateval/data/0"]
+
+
+def test_model_crash_is_failed_with_its_log(images, tmp_path):
+    out = docker_bench(tmp_path, "--model", "matformer", "--task", "perov5_heat_ref", "--set", "batch_size=0")
+    assert out.returncode == 1
+    run_dir = only_run(tmp_path)
+    result = read_result(run_dir / "result.json")
+    assert result["status"] == "failed" and result["backend"] == "docker"
+    assert "batch_size" in result["error"]["message"]
+    assert "batch_size" in (run_dir / "run.log").read_text()
+
+
+def test_timeout_stops_the_container(client, images, tmp_path):
+    out = docker_bench(tmp_path, "--model", "matformer", "--task", "perov5_heat_ref", "--set", "epochs=500",
+                       "--timeout", "20")
+    assert out.returncode == 1
+    run_dir = only_run(tmp_path)
+    result = read_result(run_dir / "result.json")
+    assert result["status"] == "timeout"
+    assert "epoch 1/500" in (run_dir / "run.log").read_text()
+    assert not client.containers.list(all=True, filters={"label": f"org.mateval.run_id={result['run_id']}"})
+
+
+def test_memory_limit_ends_as_oom(images, tmp_path):
+    out = docker_bench(tmp_path, "--model", "matformer", "--task", "perov5_heat_ref", "--set", "epochs=1",
+                       "--memory", "300m")
+    assert out.returncode == 1
+    run_dir = only_run(tmp_path)
+    result = read_result(run_dir / "result.json")
+    assert result["status"] == "oom"
+    assert result["container"]["oom_killed"] is True
+    assert (run_dir / "run.log").is_file()
+
+
+def test_build_failure_names_the_step(images, tmp_path):
+    models = tmp_path / "images"
+    shutil.copytree(FIXTURE_MODELS / "mean_baseline", models / "mean_baseline")
+    (models / "mean_baseline" / "Dockerfile").write_text(
+        "ARG MATEVAL_BASE\nFROM ${MATEVAL_BASE}\nRUN echo about to fail && exit 3\n")
+    results_dir = tmp_path / "results"
+    out = docker_bench(results_dir, "--model", "mean_baseline", "--task", "perov5_heat_ref",
+                       env={"MATEVAL_IMAGES": str(models)})
+    assert out.returncode == 1
+    run_dir = only_run(results_dir)
+    result = read_result(run_dir / "result.json")
+    assert result["status"] == "failed" and result["error"]["type"] == "NotStarted"
+    assert re.search(r"failed at step 3/\d+ : RUN echo about to fail && exit 3", result["error"]["message"])
+    assert "about to fail" in (run_dir / "build.log").read_text()
+
+
+def test_compose_file_is_valid():
+    compose = shutil.which("docker-compose")
+    require(compose is not None, "docker-compose not installed (apt-get install docker-compose)")
+    out = subprocess.run([compose, "-f", str(REPO_ROOT / "compose" / "docker-compose.yml"), "config"],
+                         capture_output=True, text=True, cwd=REPO_ROOT, env=dict(os.environ, MATEVAL_DATA="/tmp"))
+    assert out.returncode == 0, out.stderr
+    assert "matformer" in out.stdout and "capabilities" in out.stdout
