@@ -84,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--max-samples", default=None, metavar="train=N,val=N,test=N",
                        help="keep only the first N samples of a split (smoke runs)")
     bench.add_argument("--interval", type=float, default=1.0, help="telemetry sampling interval in seconds")
+    bench.add_argument("--num-samples", type=int, default=None,
+                       help="generation tasks: crystals to generate (default: the task's, 1000)")
+    bench.add_argument("--jobs", type=int, default=None, help="processes for scoring fingerprints (default: all cores)")
     bench.add_argument("--timeout", type=float, default=None, help="per-run time limit in seconds (default: model.yaml's timeout_s)")
     bench.add_argument("--no-report", action="store_true", help="do not render the HTML report")
     bench.add_argument("--quiet", action="store_true", help="do not echo the runs' logs")
@@ -165,6 +168,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
                        model_dir=str(manifest.folder), task=task, seed=seed, data_variant=args.data, data_roots=roots,
                        profile=args.profile, overrides=overrides, max_samples=max_samples,
                        sampling_interval_s=args.interval, backend=backend.name, git_sha=sha,
+                       num_samples=args.num_samples, n_jobs=args.jobs, cache_dir=str(results_root / ".cache"),
                        timeout_s=args.timeout or manifest.data.get("timeout_s", DEFAULT_TIMEOUT_S))
         staging = results.prepare(results_root, spec)
         console.print(f"[bold]mateval[/bold] [{index}/{len(plan)}] {manifest.display_name} on {task} "

@@ -26,8 +26,10 @@ Life cycle of one run (driven by ``runner.run``)
    calls ``on_epoch_end(EpochRecord(...))`` once per epoch (the runner logs progress and keeps the
    loss history).
 3. ``adapter.network`` and ``adapter.forward_inputs(batch)`` are used to count parameters and FLOPs.
-4. ``adapter.predict(test)`` inside the telemetry phase ``predict``.
-5. The runner scores the predictions with ``metrics`` and writes the result.
+4. Regression and classification: ``adapter.predict(test)`` inside the telemetry phase
+   ``predict``. Generation: ``adapter.generate(n)`` inside the telemetry phase ``generate``.
+5. The runner scores the predictions (or the generated crystals, against the test split as the
+   reference set) with ``metrics`` and writes the result.
 
 Exceptions raised by the adapter are caught by the runner and recorded as ``status: failed``
 (``oom`` for ``MemoryError`` and ``torch.cuda.OutOfMemoryError``) with the traceback and log tail.
@@ -41,7 +43,7 @@ from typing import Any, Callable, Literal, Mapping, Sequence
 
 import numpy as np
 
-TaskType = Literal["regression", "classification"]
+TaskType = Literal["regression", "classification", "generation"]
 
 
 @dataclass(frozen=True)
@@ -50,12 +52,18 @@ class TaskSpec:
 
     Attributes:
         name: task identifier, e.g. ``"perov5_heat_ref"``.
-        task_type: ``"regression"`` (one real target per crystal) or ``"classification"``
-            (binary label per crystal, 1 = positive class).
-        target: name of the target property in the dataset's own terms, e.g. ``"heat_ref"``.
-        unit: unit of the target (``"eV"``) or ``None`` for class labels.
+        task_type: ``"regression"`` (one real target per crystal), ``"classification"``
+            (binary label per crystal, 1 = positive class) or ``"generation"`` (learn the
+            distribution of the training crystals and sample new ones).
+        target: name of the target property in the dataset's own terms, e.g. ``"heat_ref"``
+            (``"structure"`` for generation).
+        unit: unit of the target (``"eV"``) or ``None`` for class labels and generation.
         positive_class: for classification, a human-readable definition of label 1
-            (e.g. ``"ind_gap > 0 eV"``); ``None`` for regression.
+            (e.g. ``"ind_gap > 0 eV"``); ``None`` otherwise.
+        max_atoms: for generation, the largest number of atoms per cell in the dataset (a model
+            may size its decoders with it); ``None`` otherwise.
+        elements: for generation, the chemical symbols occurring in the training split, sorted
+            by atomic number; ``None`` otherwise.
     """
 
     name: str
@@ -63,6 +71,8 @@ class TaskSpec:
     target: str
     unit: str | None
     positive_class: str | None = None
+    max_atoms: int | None = None
+    elements: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -74,7 +84,7 @@ class Sample:
             ``predictions.csv``.
         structure: a ``pymatgen.core.Structure`` (lattice in Å, fractional coordinates).
         target: regression: the property in ``TaskSpec.unit``; classification: 0 or 1;
-            ``None`` for samples handed to :meth:`ModelAdapter.predict`.
+            ``None`` for samples handed to :meth:`ModelAdapter.predict` and for generation.
     """
 
     id: str
@@ -147,16 +157,32 @@ class ModelAdapter(abc.ABC):
             on_epoch_end: call once per epoch with an :class:`EpochRecord`.
         """
 
-    @abc.abstractmethod
     def predict(self, samples: Sequence[Sample]) -> np.ndarray:
-        """Predict for ``samples`` (their ``target`` is ``None``).
+        """Predict for ``samples`` (their ``target`` is ``None``). Required for regression and
+        classification models.
 
         Returns:
             ``np.ndarray`` of shape ``(n_samples,)``, float64. Regression: the property in the
             task's unit. Classification: the probability of the positive class, in [0, 1].
         """
+        raise NotImplementedError(f"{type(self).__name__} does not implement predict()")
+
+    def generate(self, n: int) -> list:
+        """Sample ``n`` new crystals after :meth:`fit` on a generation task. Required for
+        generation models.
+
+        Returns:
+            a list of length ``n``: a ``pymatgen.core.Structure`` for each crystal the model
+            produced (lattice in Å; Cartesian distances are what the metrics check), or ``None``
+            where the model could not produce a structure for that request (counted against the
+            success rate; never drop entries).
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not implement generate()")
 
     @abc.abstractmethod
     def forward_inputs(self, samples: Sequence[Sample]) -> tuple:
         """Positional arguments such that ``self.network(*args)`` is one forward pass over
-        ``samples`` as a single batch, on ``self.device``. Used only for FLOP counting."""
+        ``samples`` as a single batch, on ``self.device``. Used only for FLOP counting.
+
+        For a generative model ``network`` is the module trained on each batch (e.g. a VAE with
+        its score network) and ``forward_inputs`` the inputs of one training forward pass."""

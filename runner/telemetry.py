@@ -235,7 +235,7 @@ class Telemetry:
 
     @contextlib.contextmanager
     def phase(self, name: str) -> Iterator[None]:
-        """Measure ``name`` (``train`` or ``predict``) as a child of ``overall``; nests once only."""
+        """Measure ``name`` (``train``, ``predict`` or ``generate``) as a child of ``overall``; nests once only."""
         tag = f"overall/{name}"
         energy_start = self._energy_snapshot()
         if self.peak_memory is not None:
@@ -291,7 +291,7 @@ class Telemetry:
             if key.endswith("/last"):
                 # overall[/phase]/<metric>/last -> <metric>
                 parts = key.split("/")
-                start = 2 if len(parts) > 2 and parts[1] in ("train", "predict") else 1
+                start = 2 if len(parts) > 2 and parts[1] == self._current_phase else 1
                 last["/".join(parts[start:-1])] = value
         row = {"timestamp": round(now, 3), "elapsed (s)": round(now - self._t0, 3), "phase": self._current_phase}
         for name in TIMESERIES_HOST:

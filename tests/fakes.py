@@ -3,12 +3,16 @@
 These are fakes on purpose: they exercise our own rendering of result files, not a model. The
 ``result.json`` they write is valid against ``runner/schemas/result.schema.json``
 (``validate_result`` checks it); the numbers are self-consistent (metrics are computed from the
-predictions written next to them).
+predictions written next to them). A generation fake writes ``generated.cif`` (real, small
+crystals built with pymatgen, one ``data_generated_<index>`` block each) and ``generated.csv``
+with properties computed from those structures; its validity, success rate and EMD metrics are
+computed from them too (COV-R/COV-P are fixed numbers: no fingerprints are computed here).
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import math
 from pathlib import Path
@@ -56,30 +60,175 @@ def _roc(labels: np.ndarray, scores: np.ndarray) -> dict[str, list[float]]:
     return {"fpr": fpr, "tpr": tpr, "thresholds": [float(t) for t in thresholds]}
 
 
+# --------------------------------------------------------------------------------------------
+# generation fakes
+# --------------------------------------------------------------------------------------------
+
+GENERATION_DEFINITIONS = {
+    "validity": "A crystal is structurally valid when no two atoms are closer than 0.5 Å and compositionally "
+                "valid when its composition is charge-neutral (SMACT); shares are of the requested crystals.",
+    "coverage": "COV-R is the share of reference crystals, COV-P the share of valid generated crystals, that "
+                "have a crystal of the other set within the fingerprint distance thresholds.",
+    "success_rate": "The share of the requested crystals the model returned (not None).",
+}
+GENERATION_THRESHOLDS = {"structure": 0.5, "composition": "smact charge neutrality"}
+
+
+@functools.lru_cache(maxsize=None)
+def _from_spacegroup(sg: str, a: float, species: tuple, coords: tuple):
+    from pymatgen.core import Lattice, Structure
+
+    return Structure.from_spacegroup(sg, Lattice.cubic(a), list(species), [list(c) for c in coords])
+
+
+def _scaled(sg: str, a: float, species: tuple, coords: tuple):
+    """Factory: the (cached, slow to build) space-group structure with its lattice scaled."""
+    from pymatgen.core import Structure
+
+    def make(scale: float):
+        base = _from_spacegroup(sg, a, species, coords)
+        return Structure(base.lattice.matrix * scale, base.species, base.frac_coords)
+
+    return make
+
+
+def _prototypes():
+    """(structure factory, compositionally valid) pairs: small real crystals, built with pymatgen."""
+    from pymatgen.core import Lattice, Structure
+
+    def perovskite(a, b, x, lat):
+        return _scaled("Pm-3m", lat, (a, b, x), ((0, 0, 0), (0.5, 0.5, 0.5), (0.5, 0.5, 0)))
+
+    def oxynitride(scale):  # BaTiO2N-like, 5 sites / 4 elements as in perov_5
+        return Structure(Lattice.cubic(4.08 * scale), ["Ba", "Ta", "O", "O", "N"],
+                         [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
+
+    rocksalt = _scaled("Fm-3m", 5.64, ("Na", "Cl"), ((0, 0, 0), (0.5, 0.5, 0.5)))
+
+    def collapsed(scale):  # an O atom 0.2 Å from Ti: structurally invalid
+        return Structure(Lattice.cubic(3.9 * scale), ["Sr", "Ti", "O", "O", "O"],
+                         [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0.45], [0.5, 0, 0.5], [0, 0.5, 0.5]])
+
+    return [
+        (perovskite("Sr", "Ti", "O", 3.905), True),
+        (oxynitride, True),
+        (perovskite("K", "Mg", "F", 3.99), True),
+        (collapsed, True),
+        (rocksalt, True),
+        (perovskite("Na", "Ti", "O", 3.95), False),  # Na+ Ti4+ 3 O2-: not charge neutral
+    ]
+
+
+def _emd_1d(a: np.ndarray, b: np.ndarray) -> float:
+    """Earth mover's (Wasserstein-1) distance between two 1-D samples."""
+    grid = np.sort(np.concatenate([a, b]))
+    ca = np.searchsorted(np.sort(a), grid[:-1], side="right") / a.size
+    cb = np.searchsorted(np.sort(b), grid[:-1], side="right") / b.size
+    return float(np.sum(np.abs(ca - cb) * np.diff(grid)))
+
+
+def _min_distance(structure) -> float:
+    dm = structure.distance_matrix
+    off = dm[~np.eye(len(structure), dtype=bool)]
+    return float(min(off.min() if off.size else np.inf, min(structure.lattice.abc)))
+
+
+def _write_generation(run_dir: Path, rng: np.random.Generator, n_requested: int, n_reference: int,
+                      write_files: bool) -> tuple[dict[str, float | None], dict[str, Any]]:
+    """Write generated.cif/.csv for ``n_requested`` crystals; return ``(metrics, metric_details)``."""
+    from pymatgen.io.cif import CifWriter
+
+    protos = _prototypes()
+    rows, blocks = [], []
+    for i in range(n_requested):
+        if i % 7 == 6:  # the model could not produce every 7th crystal
+            rows.append({"index": i, "returned": False, "formula": "", "num_sites": "", "num_elements": "",
+                         "density": "", "volume": "", "min_distance": "", "valid_structure": False,
+                         "valid_composition": False, "valid": False})
+            continue
+        make, comp_ok = protos[i % len(protos)]
+        st = make(float(rng.uniform(0.96, 1.05)))
+        dmin = _min_distance(st)
+        v_struct = dmin >= GENERATION_THRESHOLDS["structure"]
+        cif = str(CifWriter(st))
+        cif = cif[cif.index("data_"):].split("\n", 1)[1]
+        blocks.append(f"data_generated_{i}\n{cif}")
+        rows.append({"index": i, "returned": True, "formula": st.composition.reduced_formula,
+                     "num_sites": len(st), "num_elements": len(st.composition.elements),
+                     "density": round(float(st.density), 6), "volume": round(float(st.volume), 6),
+                     "min_distance": round(dmin, 6), "valid_structure": v_struct,
+                     "valid_composition": comp_ok, "valid": bool(v_struct and comp_ok)})
+    if write_files:
+        (run_dir / "generated.cif").write_text("".join(blocks), encoding="utf-8")
+        with (run_dir / "generated.csv").open("w", newline="", encoding="utf-8") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+
+    ref_density = np.round(np.clip(rng.normal(5.6, 1.1, n_reference), 2.0, None), 4)
+    ref_nelem = rng.choice([3, 4, 5], size=n_reference, p=[0.3, 0.5, 0.2])
+    valid = [r for r in rows if r["valid"]]
+    n_returned = sum(r["returned"] for r in rows)
+    gen_density = np.array([r["density"] for r in valid], dtype=float)
+    gen_nelem = np.array([r["num_elements"] for r in valid], dtype=float)
+    metrics = {
+        "validity_structure": sum(r["valid_structure"] for r in rows) / n_requested,
+        "validity_composition": sum(r["valid_composition"] for r in rows) / n_requested,
+        "validity": len(valid) / n_requested,
+        "COV-R": round(float(rng.uniform(0.9, 1.0)), 4),
+        "COV-P": round(float(rng.uniform(0.8, 0.99)), 4),
+        "EMD_density": _emd_1d(gen_density, ref_density) if valid else None,
+        "EMD_num_elements": _emd_1d(gen_nelem, ref_nelem.astype(float)) if valid else None,
+        "success_rate": n_returned / n_requested,
+    }
+    details = {
+        "thresholds": dict(GENERATION_THRESHOLDS),
+        "n_requested": n_requested, "n_returned": n_returned, "n_valid": len(valid), "n_reference": n_reference,
+        "reference_density": [float(v) for v in ref_density],
+        "reference_num_elements": [int(v) for v in ref_nelem],
+        "fingerprint_cache_hit": False,
+        "definition": dict(GENERATION_DEFINITIONS),
+    }
+    return metrics, details
+
+
+# --------------------------------------------------------------------------------------------
+# the fake run directory
+# --------------------------------------------------------------------------------------------
+
+
 def make_fake_run(run_dir: Path, *, task_type: str = "regression", status: str = "ok",
                   display_name: str = "Fake Model", run_id: str | None = None, gpu: bool = False,
                   seed: int = 0, n_test: int = 150, n_epochs: int = 12, n_samples: int = 700,
-                  write_timeseries: bool = True, write_predictions: bool | None = None) -> dict[str, Any]:
+                  write_timeseries: bool = True, write_predictions: bool | None = None,
+                  n_generated: int = 24, write_generated: bool | None = None) -> dict[str, Any]:
     """Write a fake ``results/<run_id>/`` directory and return its ``result.json`` content.
 
     Args:
         run_dir: directory to create (its name is the default run id).
-        task_type: ``"regression"`` or ``"classification"``.
+        task_type: ``"regression"``, ``"classification"`` or ``"generation"``.
         status: ``"ok"``, ``"failed"``, ``"timeout"`` or ``"oom"``; a non-ok run gets an error
             block, a short history, no metrics and (by default) no predictions.csv.
         display_name: ``model.display_name`` (put markup here to test escaping).
         gpu: record ``gpu:0`` metrics; otherwise every GPU metric is listed as unavailable.
         n_samples: rows of timeseries.csv (more than 500 exercises downsampling).
+        n_generated: generation: crystals requested (every 7th is not returned; ``n_test`` is the
+            size of the reference set).
+        write_generated: generation: write generated.cif and generated.csv (default: when ok).
     """
-    if task_type not in ("regression", "classification"):
+    if task_type not in ("regression", "classification", "generation"):
         raise ValueError(task_type)
+    is_gen = task_type == "generation"
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     run_id = run_id or run_dir.name
     rng = np.random.default_rng(seed)
     ok = status == "ok"
     if write_predictions is None:
-        write_predictions = ok
+        write_predictions = ok and not is_gen
+    if write_generated is None:
+        write_generated = ok and is_gen
+    last_phase = "generate" if is_gen else "predict"
 
     # --- telemetry ------------------------------------------------------------------------
     interval = 0.5
@@ -87,7 +236,7 @@ def make_fake_run(run_dir: Path, *, task_type: str = "regression", status: str =
     elapsed = np.arange(n) * interval
     n_setup = max(2, n // 20)
     n_predict = max(2, n // 8) if ok else 0
-    phase = np.array(["setup"] * n_setup + ["train"] * (n - n_setup - n_predict) + ["predict"] * n_predict)
+    phase = np.array(["setup"] * n_setup + ["train"] * (n - n_setup - n_predict) + [last_phase] * n_predict)
     cols: dict[str, np.ndarray] = {
         "host/cpu_percent (%)": np.clip(60 + 25 * np.sin(elapsed / 7) + rng.normal(0, 5, n), 0, 100),
         "host/memory_percent (%)": np.clip(30 + 10 * (elapsed / elapsed[-1]) + rng.normal(0, 1, n), 0, 100),
@@ -111,7 +260,7 @@ def make_fake_run(run_dir: Path, *, task_type: str = "regression", status: str =
 
     overall = _block(cols, float(elapsed[-1] + interval), energy_of(np.ones(n, bool)))
     phases = {}
-    for name in ("train", "predict"):
+    for name in ("train", last_phase):
         mask = phase == name
         if mask.any():
             phases[name] = _block({k: v[mask] for k, v in cols.items()}, float(mask.sum() * interval),
@@ -126,7 +275,12 @@ def make_fake_run(run_dir: Path, *, task_type: str = "regression", status: str =
     ids = [f"mp-{1000 + i}" for i in range(n_test)]
     metrics: dict[str, float | None] = {}
     details: dict[str, Any] = {}
-    if task_type == "regression":
+    rows: list = []
+    header: list[str] = []
+    if is_gen:
+        if ok:
+            metrics, details = _write_generation(run_dir, rng, n_generated, n_test, write_generated)
+    elif task_type == "regression":
         target = rng.normal(-1.5, 0.8, n_test)
         pred = target + rng.normal(0.02, 0.12, n_test)
         if ok:
@@ -161,7 +315,7 @@ def make_fake_run(run_dir: Path, *, task_type: str = "regression", status: str =
                        "n_positive": int(labels.sum()), "n_negative": int(n_test - labels.sum())}
         rows = [[i, int(y), int(p), f"{s:.6f}"] for i, y, p, s in zip(ids, labels, predicted, scores)]
         header = ["id", "target", "prediction", "score"]
-    if write_predictions:
+    if write_predictions and header:
         with (run_dir / "predictions.csv").open("w", newline="", encoding="utf-8") as fh:
             w = csv.writer(fh)
             w.writerow(header)
@@ -173,7 +327,8 @@ def make_fake_run(run_dir: Path, *, task_type: str = "regression", status: str =
     for e in range(1, epochs + 1):
         history.append({"epoch": e, "train_loss": float(0.9 * math.exp(-e / 3) + 0.05),
                         "val_loss": float(1.0 * math.exp(-e / 3.5) + 0.08), "lr": 1e-3,
-                        "loss_name": "L1Loss" if task_type == "regression" else "BCEWithLogitsLoss",
+                        "loss_name": {"regression": "L1Loss", "classification": "BCEWithLogitsLoss"}.get(
+                            task_type, "VAE loss (coord + type + lattice + KLD)"),
                         "seconds": 1.5})
 
     # --- log and error --------------------------------------------------------------------
@@ -192,22 +347,30 @@ def make_fake_run(run_dir: Path, *, task_type: str = "regression", status: str =
     files = {"result": "result.json", "log": "run.log"}
     if write_timeseries:
         files["timeseries"] = "timeseries.csv"
-    if write_predictions:
+    if write_predictions and header:
         files["predictions"] = "predictions.csv"
+    if write_generated and ok:
+        files["generated_cif"] = "generated.cif"
+        files["generated_csv"] = "generated.csv"
 
     is_reg = task_type == "regression"
+    task_block = {"name": "perov5_heat_ref" if is_reg else "perov5_gap_positive",
+                  "target": "heat_ref" if is_reg else "ind_gap",
+                  "unit": "eV/atom" if is_reg else None,
+                  "positive_class": None if is_reg else "ind_gap > 0 eV"}
+    sizes = {"train": 15142, "val": 1893, "test": n_test}
+    if is_gen:
+        task_block = {"name": "perov5_generation", "target": "structure", "unit": None, "positive_class": None}
+        sizes = {"train": 17035, "val": 0, "test": n_test}
     result: dict[str, Any] = {
         "schema_version": "1.0",
         "run_id": run_id,
         "model": {"name": "fake_model", "display_name": display_name, "entry_point": "fake.adapter:FakeAdapter",
                   "paper": {"title": "A fake model for tests", "year": 2024}},
-        "task": {"name": "perov5_heat_ref" if is_reg else "perov5_gap_positive",
-                 "target": "heat_ref" if is_reg else "ind_gap",
-                 "unit": "eV/atom" if is_reg else None,
-                 "positive_class": None if is_reg else "ind_gap > 0 eV"},
+        "task": task_block,
         "task_type": task_type,
         "dataset": {"name": "perov_5", "variant": "full", "split": "random 80/10/10",
-                    "sizes": {"train": 15142, "val": 1893, "test": n_test},
+                    "sizes": sizes,
                     "sha256": {"data.csv": _SHA}},
         "status": status,
         "backend": "local",

@@ -8,7 +8,7 @@ runner) with:
   has no NVIDIA driver, with a message); NVML inside a container cannot see host PIDs, so the
   runner samples GPUs per device;
 - the data roots mounted read-only at ``/mateval/data/<i>``, the run directory read-write at
-  ``/mateval/run``; ``shm_size`` for PyTorch data loaders; optional memory and CPU limits;
+  ``/mateval/run``, the scoring cache (reference fingerprints) read-write at ``/mateval/cache``; ``shm_size`` for PyTorch data loaders; optional memory and CPU limits;
 - the host user's uid:gid (result files are not root-owned), no Docker socket, not privileged,
   no network (a run needs none);
 - the run's timeout through ``container.wait(timeout=...)``; on expiry the container is stopped
@@ -33,6 +33,7 @@ from runner.run import SPEC_FILE, RunSpec
 CONTAINER_RUN_DIR = "/mateval/run"
 CONTAINER_DATA = "/mateval/data"
 CONTAINER_IMAGES = "/opt/mateval/images"
+CONTAINER_CACHE = "/mateval/cache"
 GRACE_S = 15
 
 
@@ -113,6 +114,9 @@ class DockerBackend(Backend):
         for index, root in enumerate(spec.data_roots):
             if Path(root).is_dir():
                 volumes[str(Path(root).resolve())] = {"bind": f"{CONTAINER_DATA}/{index}", "mode": "ro"}
+        if spec.cache_dir:
+            Path(spec.cache_dir).mkdir(parents=True, exist_ok=True)
+            volumes[str(Path(spec.cache_dir).resolve())] = {"bind": CONTAINER_CACHE, "mode": "rw"}
         options = dict(image=image.id, command=[CONTAINER_RUN_DIR], detach=True, user=f"{os.getuid()}:{os.getgid()}",
                        volumes=volumes, shm_size=self.shm_size, network_disabled=True, privileged=False,
                        environment={"HOME": "/tmp", "MATEVAL_GIT_SHA": spec.git_sha or "", "PYTHONUNBUFFERED": "1"},
@@ -129,7 +133,7 @@ class DockerBackend(Backend):
         """The spec as the container sees it: model folder and data roots at container paths."""
         roots = [f"{CONTAINER_DATA}/{i}" for i, root in enumerate(spec.data_roots) if Path(root).is_dir()]
         return dataclasses.replace(spec, model_dir=f"{CONTAINER_IMAGES}/{spec.model}", data_roots=roots,
-                                   backend=self.name)
+                                   backend=self.name, cache_dir=CONTAINER_CACHE if spec.cache_dir else None)
 
     def run(self, spec: RunSpec, run_dir: Path, timeout_s: float, log_path: Path,
             echo: Callable[[str], None] | None = None) -> RunOutcome:

@@ -29,7 +29,12 @@ __all__ = [
     "loss_curves_svg",
     "parity_svg",
     "roc_svg",
+    "KNOWN_PHASES",
     "roc_from_scores",
+    "density_histogram_svg",
+    "num_elements_histogram_svg",
+    "structure_svg",
+    "element_rgb",
 ]
 
 #: Longest line drawn (points per series); longer series are decimated.
@@ -66,7 +71,9 @@ PERCENT_SERIES: Sequence[tuple[str, str]] = (
 )
 POWER_SERIES: Sequence[tuple[str, str]] = (("power_usage (W)", "GPU power W"),)
 
-_PHASE_COLOURS = {"setup": "#9e9e9e", "train": "#1f77b4", "predict": "#ff7f0e"}
+_PHASE_COLOURS = {"setup": "#9e9e9e", "train": "#1f77b4", "predict": "#ff7f0e", "generate": "#2ca02c"}
+#: Phases drawn with a shaded band and a label, in their usual order.
+KNOWN_PHASES = tuple(_PHASE_COLOURS)
 _GPU_COL = re.compile(r"^gpu:(\d+)/(.+)$")
 _ID_ATTR = re.compile(r'\bid="([^"]+)"')
 
@@ -434,3 +441,194 @@ def mapping_floats(d: Mapping | None, key: str) -> list:
     if isinstance(d, Mapping) and isinstance(d.get(key), list):
         return d[key]
     return []
+
+
+# --------------------------------------------------------------------------------------------
+# generation: distributions of generated vs reference crystals
+# --------------------------------------------------------------------------------------------
+
+_GEN_COLOUR = "#1f77b4"
+_REF_COLOUR = "#ff7f0e"
+
+
+def _overlaid_histogram(gen: np.ndarray, ref: np.ndarray, edges: np.ndarray, xlabel: str, ylabel: str,
+                        emd: float | None, integer: bool) -> str:
+    fig = _new_figure(4.6, 3.2)
+    with matplotlib.rc_context(_RC):
+        ax = fig.add_subplot(1, 1, 1)
+        for values, colour, label in ((ref, _REF_COLOUR, f"reference (n = {ref.size})"),
+                                      (gen, _GEN_COLOUR, f"generated, valid (n = {gen.size})")):
+            if values.size == 0:
+                continue
+            weights = np.full(values.size, 1.0 / values.size)
+            if not integer:  # probability density: bars of both sets integrate to 1
+                weights /= np.diff(edges)[0]
+            ax.hist(values, bins=edges, weights=weights, color=colour, alpha=0.45, lw=0, label=label)
+            ax.hist(values, bins=edges, weights=weights, color=colour, histtype="step", lw=1.2)
+        if integer:
+            lo, hi = int(round(edges[0] + 0.5)), int(round(edges[-1] - 0.5))
+            step = max(1, math.ceil((hi - lo + 1) / 12))
+            ax.set_xticks(list(range(lo, hi + 1, step)))
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.set_ylim(bottom=0)
+        handles, labels = ax.get_legend_handles_labels()
+        if emd is not None and math.isfinite(emd):
+            from matplotlib.patches import Patch
+
+            handles.append(Patch(color="none"))
+            labels.append(f"EMD = {_fmt(emd)}")
+        # above the axes: never on top of the bars
+        ax.legend(handles, labels, frameon=False, loc="lower center", bbox_to_anchor=(0.5, 1.0),
+                  ncol=len(labels), handlelength=1.2, columnspacing=1.2)
+    return _svg_from_figure(fig)
+
+
+def density_histogram_svg(generated: Sequence, reference: Sequence, emd: float | None = None) -> str | None:
+    """Density (g/cm³) of the valid generated crystals overlaid on that of the reference set.
+
+    Both histograms are normalised to unit area so sets of different size compare. ``None`` when
+    neither set has a finite value.
+    """
+    gen = _finite(generated)
+    ref = _finite(reference)
+    gen, ref = gen[np.isfinite(gen)], ref[np.isfinite(ref)]
+    if gen.size == 0 and ref.size == 0:
+        return None
+    both = np.concatenate([gen, ref])
+    lo, hi = float(both.min()), float(both.max())
+    if hi - lo < 1e-9:
+        lo, hi = lo - 0.5, hi + 0.5
+    edges = np.linspace(lo, hi, 31)
+    return _overlaid_histogram(gen, ref, edges, "density (g/cm³)", "probability density", emd, False)
+
+
+def num_elements_histogram_svg(generated: Sequence, reference: Sequence, emd: float | None = None) -> str | None:
+    """Fraction of crystals per number of distinct elements, valid generated vs reference."""
+    gen = _finite(generated)
+    ref = _finite(reference)
+    gen, ref = np.round(gen[np.isfinite(gen)]), np.round(ref[np.isfinite(ref)])
+    if gen.size == 0 and ref.size == 0:
+        return None
+    both = np.concatenate([gen, ref])
+    lo, hi = int(both.min()), int(both.max())
+    if hi - lo > 200:  # nonsense values: keep the figure bounded
+        return None
+    edges = np.arange(lo - 0.5, hi + 1.5, 1.0)
+    return _overlaid_histogram(gen, ref, edges, "number of elements", "fraction of crystals", emd, True)
+
+
+# --------------------------------------------------------------------------------------------
+# generation: drawings of generated crystals
+# --------------------------------------------------------------------------------------------
+
+#: Cells with more sites than this are not drawn (the drawing would be unreadable anyway).
+MAX_DRAWN_SITES = 400
+
+
+def _jmol_colours() -> dict[str, tuple[float, float, float]]:
+    """Jmol element colours from pymatgen's ``vis/ElementColorSchemes.yaml`` (``{}`` if absent)."""
+    if hasattr(_jmol_colours, "cache"):
+        return _jmol_colours.cache  # type: ignore[attr-defined]
+    out: dict[str, tuple[float, float, float]] = {}
+    try:
+        from importlib import resources
+
+        text = (resources.files("pymatgen") / "vis" / "ElementColorSchemes.yaml").read_text(encoding="utf-8")
+        section = None
+        for line in text.splitlines():
+            if line and not line.startswith(" "):
+                section = line.strip().rstrip(":")
+                continue
+            m = re.fullmatch(r"\s+([A-Z][a-z]{0,2}):\s*\[\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*\]\s*", line)
+            if section == "Jmol" and m:
+                out[m.group(1)] = tuple(int(m.group(i)) / 255 for i in (2, 3, 4))  # type: ignore[assignment]
+    except Exception:  # noqa: BLE001 - colours are cosmetic: fall back to a palette
+        out = {}
+    _jmol_colours.cache = out  # type: ignore[attr-defined]
+    return out
+
+
+def element_rgb(symbol: str, z: int) -> tuple[float, float, float]:
+    """Display colour of an element: Jmol's, else a palette colour chosen by atomic number ``z``."""
+    rgb = _jmol_colours().get(symbol)
+    if rgb is not None:
+        return rgb
+    import matplotlib.colors as mcolors
+
+    palette = matplotlib.colormaps["tab20"].colors
+    return tuple(mcolors.to_rgb(palette[int(z) % len(palette)]))  # type: ignore[return-value]
+
+
+def _with_boundary_images(frac: np.ndarray, tol: float = 1e-3) -> tuple[np.ndarray, np.ndarray]:
+    """Fractional coordinates wrapped into the cell plus the images of atoms on faces/edges/corners.
+
+    Returns ``(coords, source_index)``: an atom at x = 0 also appears at x = 1, so a cubic
+    perovskite shows all eight corners.
+    """
+    frac = np.mod(frac, 1.0)
+    frac[np.abs(frac - 1.0) < tol] = 0.0
+    coords, source = [], []
+    for i, f in enumerate(frac):
+        shifts = [[0.0] if abs(c) > tol else [0.0, 1.0] for c in f]
+        for dx in shifts[0]:
+            for dy in shifts[1]:
+                for dz in shifts[2]:
+                    coords.append(f + np.array([dx, dy, dz]))
+                    source.append(i)
+    return np.asarray(coords, dtype=float).reshape(-1, 3), np.asarray(source, dtype=int)
+
+
+def structure_svg(lattice: Sequence[Sequence[float]], frac_coords: Sequence[Sequence[float]],
+                  colours: Sequence[Sequence[float]], radii: Sequence[float]) -> str | None:
+    """A ball drawing of one crystal: the unit cell's 12 edges and the atoms, coloured by element.
+
+    Args:
+        lattice: 3 x 3 lattice matrix (rows are the cell vectors, Å).
+        frac_coords: n x 3 fractional coordinates.
+        colours: n RGB triples in [0, 1] (see :func:`element_rgb`).
+        radii: n atomic radii in Å (sets the relative ball sizes).
+
+    Draws no text at all (the formula and element legend belong in the HTML caption). Returns
+    ``None`` for an empty, degenerate or oversized cell.
+    """
+    lat = np.asarray(lattice, dtype=float)
+    frac = np.asarray(frac_coords, dtype=float).reshape(-1, 3)
+    rgb = np.asarray(colours, dtype=float).reshape(-1, 3)
+    rad = _finite(radii)
+    if (lat.shape != (3, 3) or not np.isfinite(lat).all() or abs(np.linalg.det(lat)) < 1e-6
+            or frac.shape[0] == 0 or frac.shape[0] > MAX_DRAWN_SITES or rgb.shape[0] != frac.shape[0]
+            or rad.size != frac.shape[0] or not np.isfinite(frac).all()):
+        return None
+    rad = np.where(np.isfinite(rad) & (rad > 0), rad, 1.0)
+    coords_f, source = _with_boundary_images(frac)
+    cart = coords_f @ lat
+    corners_f = np.array([[i, j, k] for i in (0, 1) for j in (0, 1) for k in (0, 1)], dtype=float)
+    corners = corners_f @ lat
+    edges = [(a, b) for a in range(8) for b in range(a + 1, 8)
+             if np.abs(corners_f[a] - corners_f[b]).sum() == 1]
+
+    # ball size: relative to the largest cell extent, so every cell fills the same drawing area
+    span = np.ptp(corners, axis=0)
+    extent = float(span.max())
+    scale_pt = 150.0 / (extent * 1.45)  # ~points per Å in a 2.6-inch drawing
+    sizes = (2 * 0.32 * rad[source] * scale_pt) ** 2
+
+    fig = _new_figure(2.6, 2.6)
+    with matplotlib.rc_context(_RC):
+        ax = fig.add_subplot(1, 1, 1, projection="3d")
+        for a, b in edges:
+            ax.plot(*zip(corners[a], corners[b]), color="#444444", lw=0.9)
+        order = np.argsort(source, kind="stable")
+        ax.scatter(cart[order, 0], cart[order, 1], cart[order, 2], s=sizes[order], c=rgb[source[order]],
+                   edgecolors="#222222", linewidths=0.5, alpha=1.0, depthshade=True)
+        lo, hi = corners.min(axis=0), corners.max(axis=0)
+        pad = 0.08 * extent
+        ax.set_xlim(lo[0] - pad, hi[0] + pad)
+        ax.set_ylim(lo[1] - pad, hi[1] + pad)
+        ax.set_zlim(lo[2] - pad, hi[2] + pad)
+        ax.set_box_aspect(np.maximum(span + 2 * pad, 1e-3))
+        ax.view_init(elev=18, azim=-62)
+        ax.set_axis_off()
+        fig.subplots_adjust(0, 0, 1, 1)
+    return _svg_from_figure(fig)

@@ -9,6 +9,12 @@ A broken input never stops the report: a run directory whose ``result.json`` is 
 valid JSON is listed under "Unreadable results", a schema violation is shown as a warning in the
 run's section, and a missing or unreadable ``timeseries.csv`` / ``predictions.csv`` replaces the
 figure with a note.
+
+Generation runs (``task_type: "generation"``) get their metrics in the reference framework's terms
+(validity, success rate and coverage as percentages, EMDs), a table of counts, histograms of density
+and number of elements (valid generated crystals from ``generated.csv`` against the reference lists
+in ``metric_details``) and drawings of the first few valid crystals of ``generated.cif``; a missing or
+corrupt ``generated.csv`` / ``generated.cif`` gives a note instead.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import math
 import os
 import re
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -38,10 +45,43 @@ __all__ = [
     "RESOURCE_ROWS",
     "REGRESSION_METRICS",
     "CLASSIFICATION_METRICS",
+    "GENERATION_METRICS",
+    "format_percent",
 ]
 
 REGRESSION_METRICS = ("MAE", "MSE", "RMSE", "R2", "MaxError")
 CLASSIFICATION_METRICS = ("ROC-AUC", "Accuracy", "Precision", "Recall", "F1")
+GENERATION_METRICS = ("validity_structure", "validity_composition", "validity", "success_rate", "COV-R", "COV-P",
+                      "EMD_density", "EMD_num_elements")
+#: Row labels of the generation metrics in the reference framework's (CDVAE's) terms.
+GENERATION_LABELS = {
+    "validity_structure": "Validity (structure)",
+    "validity_composition": "Validity (composition)",
+    "validity": "Validity",
+    "success_rate": "Success rate",
+    "COV-R": "COV-R",
+    "COV-P": "COV-P",
+    "EMD_density": "EMD density (g/cm³)",
+    "EMD_num_elements": "EMD # elements",
+}
+#: Generation metrics that are fractions, shown as percentages.
+_PERCENT_METRICS = {"validity_structure", "validity_composition", "validity", "success_rate", "COV-R", "COV-P"}
+#: metric -> key of ``metric_details.definition`` whose sentence is the row's tooltip.
+_DEFINITION_KEYS = {"validity_structure": "validity", "validity_composition": "validity", "validity": "validity",
+                    "success_rate": "success_rate", "COV-R": "coverage", "COV-P": "coverage"}
+#: Tooltips of our own for metrics without a definition in the result.
+_FIXED_DEFINITIONS = {
+    "validity_structure": "Share of crystals that pass the structural validity check.",
+    "validity_composition": "Share of crystals that pass the compositional validity check.",
+    "validity": "Share of crystals valid both structurally and compositionally.",
+    "success_rate": "Share of the requested crystals the model returned.",
+    "COV-R": "Coverage recall: share of reference crystals with a generated crystal nearby in fingerprint space.",
+    "COV-P": "Coverage precision: share of generated crystals with a reference crystal nearby in fingerprint space.",
+    "EMD_density": "Earth mover's distance between the density distributions (g/cm³) of the generated and the "
+                   "reference crystals; lower is better.",
+    "EMD_num_elements": "Earth mover's distance between the distributions of the number of elements per crystal "
+                        "of the generated and the reference crystals; lower is better.",
+}
 _UNIT_METRICS = {"MAE": 1, "RMSE": 1, "MaxError": 1, "MSE": 2}
 _STATUS_CLASSES = {"ok": "ok", "failed": "failed", "timeout": "timeout", "oom": "oom"}
 
@@ -107,6 +147,13 @@ def format_metric(v: float) -> str:
     if a >= 1000:
         return f"{v:,.1f}"
     return f"{v:.4f}"
+
+
+def format_percent(v: float) -> str:
+    """A fraction as a percentage with two decimals: ``0.9859`` -> ``"98.59 %"``."""
+    if not _is_num(v):
+        return "n/a"
+    return f"{v * 100:.2f} %"
 
 
 def _format_fixed(decimals: int) -> Callable[[float], str]:
@@ -206,6 +253,7 @@ class RunView:
     notes: list[str] = field(default_factory=list)
     confusion: dict | None = None
     figures: list[Figure] = field(default_factory=list)
+    generation: dict | None = None
 
 
 @dataclass
@@ -420,38 +468,67 @@ def _unit_suffix(unit: str | None, power: int) -> str | None:
     return f"({unit})²" if needs_parens else f"{unit}²"
 
 
-def _metric_rows(runs: Sequence[RunView]) -> list[Row]:
+def _metric_names(runs: Sequence[RunView]) -> list[str]:
     names: list[str] = []
     for r in runs:
         for k in _as_dict(r.result.get("metrics")):
             if k not in names:
                 names.append(k)
-    known = [m for m in REGRESSION_METRICS + CLASSIFICATION_METRICS if m in names]
-    names = known + sorted(n for n in names if n not in known)
+    return names
+
+
+def _definition(runs: Sequence[RunView], name: str) -> str | None:
+    """Tooltip of a generation metric row: the definition(s) stored in the results, else ours."""
+    key = _DEFINITION_KEYS.get(name)
+    found: list[str] = []
+    if key:
+        for r in runs:
+            text = _dig(r.result, "metric_details", "definition", key)
+            if isinstance(text, str) and text.strip() and text.strip() not in found:
+                found.append(text.strip())
+    if found:
+        return " | ".join(_short_json(t, 600) for t in found)
+    return _FIXED_DEFINITIONS.get(name)
+
+
+_TASK_METRICS = {"regression": REGRESSION_METRICS, "classification": CLASSIFICATION_METRICS,
+                 "generation": GENERATION_METRICS}
+
+
+def _other_task_metric(run: RunView, name: str) -> bool:
+    """True when ``name`` is a standard metric of another task type than the run's."""
+    own = _TASK_METRICS.get(run.task_type)
+    return own is not None and name not in own and any(name in m for m in _TASK_METRICS.values())
+
+
+def _metric_rows(runs: Sequence[RunView], names: Sequence[str]) -> list[Row]:
     rows = []
     for name in names:
         power = _UNIT_METRICS.get(name, 0)
         units = {_unit_suffix(r.unit, power) for r in runs if name in _as_dict(r.result.get("metrics"))}
         shared_unit = units.pop() if len(units) == 1 else None
         per_cell_units = power > 0 and shared_unit is None
-        label = name
+        label = GENERATION_LABELS.get(name, name)
         if power and shared_unit:
             label = f"{name} {shared_unit}" if shared_unit.startswith("(") else f"{name} ({shared_unit})"
+        fmt = format_percent if name in _PERCENT_METRICS else format_metric
         cells = []
         for r in runs:
             metrics = _as_dict(r.result.get("metrics"))
             value = metrics.get(name)
             if _is_num(value):
-                text = format_metric(value)
+                text = fmt(value)
                 unit = _unit_suffix(r.unit, power) if per_cell_units else None
                 cells.append(Cell(f"{text} {unit}" if unit else text, repr(value), "num"))
-            elif r.status != "ok":
-                cells.append(_status_cell(r, name))
+            elif r.status != "ok" and not _other_task_metric(r, name):
+                cells.append(_status_cell(r, label))
             elif name in metrics:
-                cells.append(Cell("n/a", f"{name} could not be computed for this run (stored as null)", "na"))
+                cells.append(Cell("n/a", f"{label} could not be computed for this run (stored as null)", "na"))
+            elif r.task_type == "generation" and name in GENERATION_METRICS:
+                cells.append(Cell("n/a", f"{label} not recorded in result.json", "na"))
             else:
-                cells.append(Cell("—", f"{name} is not reported for {r.task_type or 'this'} tasks", "dim"))
-        rows.append(Row(label, cells))
+                cells.append(Cell("—", f"{label} is not reported for {r.task_type or 'this'} tasks", "dim"))
+        rows.append(Row(label, cells, _definition(runs, name) if name in GENERATION_METRICS else None))
     return rows
 
 
@@ -459,9 +536,15 @@ def _comparison(runs: Sequence[RunView]) -> list[RowGroup]:
     resources = [Row(label, [_resource_cell(r, key, fam, agg, fmt) for r in runs])
                  for label, key, fam, agg, fmt in RESOURCE_ROWS]
     groups = [RowGroup("Resources", resources), RowGroup("Model", _model_rows(runs))]
-    metric_rows = _metric_rows(runs)
-    if metric_rows:
-        groups.append(RowGroup("Metrics (test set)", metric_rows))
+    names = _metric_names(runs)
+    known = [m for m in REGRESSION_METRICS + CLASSIFICATION_METRICS if m in names]
+    other = known + sorted(n for n in names if n not in known and n not in GENERATION_METRICS)
+    if other:
+        groups.append(RowGroup("Metrics (test set)", _metric_rows(runs, other)))
+    if any(r.task_type == "generation" for r in runs) or any(n in GENERATION_METRICS for n in names):
+        generation = [m for m in GENERATION_METRICS
+                      if m in names or any(r.task_type == "generation" for r in runs)]
+        groups.append(RowGroup("Generation metrics (reference: test split)", _metric_rows(runs, generation)))
     return groups
 
 
@@ -651,6 +734,8 @@ def _describe(run_dir: Path, index: int, result: dict) -> RunView:
         run.confusion = _confusion(cm)
 
     run.figures = _figures(run_dir, result, run)
+    if run.task_type == "generation":
+        run.generation = _generation_view(run_dir, result, run)
     return run
 
 
@@ -733,11 +818,15 @@ def _figures(run_dir: Path, result: dict, run: RunView) -> list[Figure]:
     figs: list[Figure] = []
 
     # resource time series
-    fig = Figure("timeseries", "Resource usage over time",
-                 caption="Host CPU/memory and GPU series present in timeseries.csv; shaded bands "
-                         "and dotted lines mark the phases (setup, train, predict); GPU power, if recorded, on the "
-                         "right axis.")
+    default_phases = ("setup", "train", "generate") if run.task_type == "generation" else ("setup", "train", "predict")
+    fig = Figure("timeseries", "Resource usage over time")
     frame, note = _read_csv(_run_file(run_dir, result, "timeseries", "timeseries.csv"), [])
+    phase_names = list(default_phases)
+    if frame is not None and "phase" in frame.columns:
+        present = {str(p) for p in frame["phase"].dropna().unique()}
+        phase_names = [p for p in plots.KNOWN_PHASES if p in present] or phase_names
+    fig.caption = ("Host CPU/memory and GPU series present in timeseries.csv; shaded bands and dotted lines mark "
+                   f"the phases ({', '.join(phase_names)}); GPU power, if recorded, on the right axis.")
     if frame is None:
         fig.note = note
     else:
@@ -769,6 +858,8 @@ def _figures(run_dir: Path, result: dict, run: RunView) -> list[Figure]:
     metrics = _as_dict(result.get("metrics"))
     if run.task_type == "classification":
         figs.append(_roc_figure(pred_path, result, metrics))
+    elif run.task_type == "generation":
+        figs.extend(_generation_figures(run_dir, result, metrics))
     else:
         unit = f" [{run.unit}]" if run.unit else ""
         fig = Figure("parity", "Parity plot (test set)",
@@ -827,6 +918,296 @@ def _roc_figure(pred_path: Path, result: dict, metrics: Mapping) -> Figure:
                 point = plots.operating_point_from_curve(fpr, tpr, ths, thr)
     _safe_plot(fig, lambda: plots.roc_svg(fpr, tpr, auc, point, thr), "ROC curve has no finite points.")
     return fig
+
+
+# ----------------------------------------------------------------------------------------------
+# generation runs
+# ----------------------------------------------------------------------------------------------
+
+#: Keys of ``result['files']`` that may name the generation outputs (first match wins).
+_GEN_CSV_KEYS = ("generated_csv", "generated")
+_GEN_CIF_KEYS = ("generated_cif", "structures", "cif", "generated")
+#: Generated crystals drawn per run.
+MAX_DRAWN_STRUCTURES = 4
+#: Blocks of generated.cif tried at most (bounds the time spent on a corrupt file).
+_MAX_PARSE_ATTEMPTS = 40
+_MAX_CIF_BYTES = 512 * 1024 * 1024
+_TRUE_WORDS = {"true", "1", "yes", "y", "t", "1.0"}
+_CIF_BLOCK = re.compile(r"^data_generated_(\d+)\s*$")
+
+
+def _gen_file(run_dir: Path, result: dict, keys: Sequence[str], default: str) -> Path:
+    suffix = Path(default).suffix
+    for key in keys:
+        name = _dig(result, "files", key)
+        if isinstance(name, str) and name.lower().endswith(suffix):
+            return _run_file(run_dir, result, key, default)
+    return run_dir / default
+
+
+def _truthy(values: Sequence) -> list[bool]:
+    """A CSV column of booleans (True/False, 1/0, yes/no; NaN is False) as Python bools."""
+    out = []
+    for v in values:
+        if isinstance(v, bool) or type(v).__name__ == "bool_":
+            out.append(bool(v))
+        elif isinstance(v, (int, float)) or type(v).__module__ == "numpy":
+            try:
+                out.append(bool(math.isfinite(float(v)) and float(v) != 0))
+            except (TypeError, ValueError):
+                out.append(False)
+        else:
+            out.append(str(v).strip().lower() in _TRUE_WORDS)
+    return out
+
+
+def _generated_frame(run_dir: Path, result: dict):
+    """``(frame, note)`` for generated.csv (any columns; callers check the ones they need)."""
+    return _read_csv(_gen_file(run_dir, result, _GEN_CSV_KEYS, "generated.csv"), [])
+
+
+def _valid_mask(frame) -> tuple[list[bool], str]:
+    """Rows counted as generated-and-valid, and how they were chosen (for captions)."""
+    if "valid" in frame.columns:
+        mask = _truthy(frame["valid"].tolist())
+        if "returned" in frame.columns:
+            mask = [a and b for a, b in zip(mask, _truthy(frame["returned"].tolist()))]
+        return mask, "valid"
+    if "returned" in frame.columns:
+        return _truthy(frame["returned"].tolist()), "returned (generated.csv has no 'valid' column)"
+    return [True] * len(frame), "all rows (generated.csv has neither 'valid' nor 'returned')"
+
+
+def _generation_figures(run_dir: Path, result: dict, metrics: Mapping) -> list[Figure]:
+    import pandas as pd
+
+    details = _as_dict(result.get("metric_details"))
+    frame, note = _generated_frame(run_dir, result)
+    figs = []
+    specs = (
+        ("hist-density", "Density: generated vs reference", "density", "reference_density", "EMD_density",
+         plots.density_histogram_svg, "Density (g/cm³)", "each normalised to unit area"),
+        ("hist-elements", "Number of elements: generated vs reference", "num_elements", "reference_num_elements",
+         "EMD_num_elements", plots.num_elements_histogram_svg, "Number of distinct elements per crystal",
+         "as fractions of each set"),
+    )
+    for key, heading, column, ref_key, emd_key, draw, what, norm in specs:
+        fig = Figure(key, heading)
+        figs.append(fig)
+        if frame is None:
+            fig.note = note
+            continue
+        if column not in frame.columns:
+            fig.note = f"generated.csv lacks column {column} — figure skipped."
+            continue
+        mask, chosen = _valid_mask(frame)
+        values = pd.to_numeric(frame[column], errors="coerce")
+        gen = [float(v) for v, keep in zip(values.tolist(), mask) if keep and _is_num(float(v))]
+        ref_raw = details.get(ref_key)
+        ref = [float(v) for v in _as_list(ref_raw) if _is_num(v)]
+        emd = metrics.get(emd_key)
+        emd = float(emd) if _is_num(emd) else None
+        caption = (f"{what} of the generated crystals ({chosen}, n = {len(gen):,}) and of the reference "
+                   f"crystals (test split, n = {len(ref):,}), {norm}; EMD as reported in result.json.")
+        if not ref:
+            caption += f" metric_details has no {ref_key}: the reference is not drawn."
+        if not gen:
+            caption += " No generated crystal is in this set: only the reference is drawn."
+        fig.caption = caption
+        _safe_plot(fig, lambda: draw(gen, ref, emd),
+                   f"No finite {column} values in generated.csv nor in metric_details.{ref_key} — figure skipped.")
+    return figs
+
+
+def _count_text(n: Any, total: Any, of: str) -> str:
+    text = f"{int(n):,}" if _is_num(n) and float(n).is_integer() else _short_json(n)
+    if _is_num(n) and _is_num(total) and total > 0:
+        text += f" ({n / total * 100:.1f} % of {of})"
+    return text
+
+
+def _generation_view(run_dir: Path, result: dict, run: RunView) -> dict:
+    """Counts, definitions and drawings of a few generated crystals for a generation run's section."""
+    details = _as_dict(result.get("metric_details"))
+    frame, _ = _generated_frame(run_dir, result)
+    from_csv: dict[str, int] = {}
+    if frame is not None:
+        from_csv["n_requested"] = len(frame)
+        if "returned" in frame.columns:
+            from_csv["n_returned"] = sum(_truthy(frame["returned"].tolist()))
+        if "valid" in frame.columns:
+            from_csv["n_valid"] = sum(_valid_mask(frame)[0])
+    ref_list = [v for v in _as_list(details.get("reference_density")) if _is_num(v)]
+    if ref_list:
+        from_csv["n_reference"] = len(ref_list)
+
+    used_csv: list[str] = []
+
+    def count(key: str) -> Any:
+        v = details.get(key)
+        if _is_num(v):
+            return v
+        if key in from_csv:
+            used_csv.append(key)
+            return from_csv[key]
+        return None
+
+    n_req, n_ret, n_valid, n_ref = (count(k) for k in ("n_requested", "n_returned", "n_valid", "n_reference"))
+    counts: list[tuple[str, str]] = []
+    if n_req is not None:
+        counts.append(("Requested", _count_text(n_req, None, "")))
+    if n_ret is not None:
+        counts.append(("Returned", _count_text(n_ret, n_req, "requested")))
+    if n_valid is not None:
+        text = _count_text(n_valid, None, "")
+        shares = [f"{n_valid / n * 100:.1f} % of {of}" for n, of in ((n_req, "requested"), (n_ret, "returned"))
+                  if _is_num(n_valid) and _is_num(n) and n > 0]
+        counts.append(("Valid", f"{text} ({', '.join(shares)})" if shares else text))
+    if n_ref is not None:
+        counts.append(("Reference crystals", _count_text(n_ref, None, "") + " (test split)"))
+    thresholds = details.get("thresholds")
+    if isinstance(thresholds, Mapping) and thresholds:
+        counts.append(("Validity thresholds", " · ".join(f"{k}: {_short_json(v)}" for k, v in thresholds.items())))
+    elif thresholds is not None:
+        counts.append(("Validity thresholds", _short_json(thresholds)))
+    hit = details.get("fingerprint_cache_hit")
+    if isinstance(hit, bool):
+        counts.append(("Fingerprint cache", "hit (reference fingerprints loaded from the cache)" if hit
+                       else "miss (reference fingerprints computed in this run)"))
+    elif hit is not None:
+        counts.append(("Fingerprint cache", _short_json(hit)))
+    if used_csv:
+        counts.append(("Source", f"{', '.join(used_csv)} counted from generated.csv / metric_details lists "
+                                 "(not recorded in metric_details)"))
+    definitions = [(str(k).replace("_", " "), _short_json(v, 1000))
+                   for k, v in _as_dict(details.get("definition")).items() if v not in (None, "")]
+
+    structures = _structure_gallery(_gen_file(run_dir, result, _GEN_CIF_KEYS, "generated.cif"), frame)
+    return {"counts": counts, "definitions": definitions, **structures}
+
+
+def _block_index(name_line: str) -> int | None:
+    m = _CIF_BLOCK.match(name_line.strip())
+    return int(m.group(1)) if m else None
+
+
+def _split_cif(text: str) -> list[tuple[int | None, str]]:
+    """``[(index or None, block text)]`` for every ``data_`` block of a multi-block CIF."""
+    blocks = []
+    for part in re.split(r"(?m)^(?=data_)", text):
+        if part.startswith("data_"):
+            first = part.split("\n", 1)[0]
+            blocks.append((_block_index(first), part))
+    return blocks
+
+
+def _structure_item(structure: Any) -> dict:
+    symbols, colours, radii = [], [], []
+    for site in structure:
+        species = max(site.species.items(), key=lambda kv: kv[1])[0]  # majority species on a site
+        el = getattr(species, "element", species)
+        symbol = str(getattr(el, "symbol", "X"))
+        z = int(getattr(el, "Z", 0) or 0)
+        radius = getattr(el, "atomic_radius", None)
+        symbols.append(symbol)
+        colours.append(plots.element_rgb(symbol, z))
+        radii.append(float(radius) if radius is not None else 1.0)
+    legend, seen = [], set()
+    for symbol, rgb in zip(symbols, colours):
+        if symbol not in seen:
+            seen.add(symbol)
+            legend.append((symbol, "#%02x%02x%02x" % tuple(int(round(c * 255)) for c in rgb)))
+    svg = plots.structure_svg(structure.lattice.matrix, structure.frac_coords, colours, radii)
+    try:
+        density = f"{float(structure.density):.2f} g/cm³"
+    except Exception:  # noqa: BLE001 - cosmetic
+        density = None
+    return {"svg": svg, "formula": structure.composition.reduced_formula, "n_sites": len(structure),
+            "legend": legend, "density": density,
+            "note": None if svg else f"{len(structure)} sites: cell not drawn (too many sites or degenerate cell)."}
+
+
+def _structure_gallery(cif_path: Path, frame) -> dict:
+    """Drawings of the first valid generated crystals (``structures``) or a note why there are none."""
+    out: dict[str, Any] = {"structures": [], "structures_note": None, "structures_caption": None,
+                           "structures_parse_note": None}
+    try:
+        size = cif_path.stat().st_size
+    except FileNotFoundError:
+        out["structures_note"] = f"{cif_path.name} not found — no structures drawn."
+        return out
+    except OSError as exc:
+        out["structures_note"] = f"{cif_path.name} could not be read ({type(exc).__name__}: {exc}) — no structures drawn."
+        return out
+    if size > _MAX_CIF_BYTES:
+        out["structures_note"] = f"{cif_path.name} is larger than {_MAX_CIF_BYTES >> 20} MiB — no structures drawn."
+        return out
+    try:
+        text = cif_path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        out["structures_note"] = f"{cif_path.name} could not be read ({type(exc).__name__}: {exc}) — no structures drawn."
+        return out
+    blocks = _split_cif(text)
+    if not blocks:
+        out["structures_note"] = f"{cif_path.name} has no data_ block — no structures drawn."
+        return out
+    by_index = {i: b for i, b in blocks if i is not None}
+
+    # which crystals to draw: the first valid ones per generated.csv, else the first blocks
+    selection = "crystals in generated.cif (validity unknown: no usable generated.csv)"
+    candidates: list[tuple[int | None, str]] = blocks
+    total_valid = None
+    if frame is not None and "index" in frame.columns and ("valid" in frame.columns or "returned" in frame.columns):
+        mask, chosen = _valid_mask(frame)
+        indices = []
+        for v, keep in zip(frame["index"].tolist(), mask):
+            try:
+                if keep:
+                    indices.append(int(v))
+            except (TypeError, ValueError):
+                continue
+        if indices:
+            total_valid = len(indices)
+            candidates = [(i, by_index[i]) for i in indices if i in by_index]
+            selection = f"{chosen} generated crystals"
+            if not candidates:
+                out["structures_note"] = (f"{cif_path.name} has no data_generated_<index> block for the "
+                                          f"{chosen} crystals listed in generated.csv — no structures drawn.")
+                return out
+        else:
+            selection = "crystals in generated.cif (none is valid according to generated.csv)"
+
+    from pymatgen.core import Structure
+
+    errors: list[str] = []
+    for attempt, (index, block) in enumerate(candidates):
+        if len(out["structures"]) >= MAX_DRAWN_STRUCTURES or attempt >= _MAX_PARSE_ATTEMPTS:
+            break
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                structure = Structure.from_str(block, fmt="cif")
+            if len(structure) == 0:
+                raise ValueError("no atoms")
+            item = _structure_item(structure)
+        except Exception as exc:  # noqa: BLE001 - pymatgen raises many types for bad CIFs
+            errors.append(f"{type(exc).__name__}: {str(exc)[:200]}")
+            continue
+        item["index"] = index
+        out["structures"].append(item)
+    drawn = len(out["structures"])
+    if errors:
+        msg = (f"{len(errors)} block(s) of {cif_path.name} could not be parsed (first: {errors[0]})")
+        if drawn == 0:
+            out["structures_note"] = msg + " — no structures drawn."
+            return out
+        out["structures_parse_note"] = msg + "."
+    if drawn:
+        of = f" of {total_valid:,}" if total_valid is not None else ""
+        out["structures_caption"] = (
+            f"The first {drawn}{of} {selection}, parsed from {cif_path.name}: unit cell edges in grey, atoms "
+            "coloured by element (Jmol colours), atoms on a cell face repeated on the opposite face.")
+    return out
 
 
 # ----------------------------------------------------------------------------------------------

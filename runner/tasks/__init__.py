@@ -1,8 +1,9 @@
 """What is done in a run: the task catalogue and one scoring driver per task type.
 
 A task names a dataset, a target and a task type. The driver of the task type
-(``runner.tasks.regression`` or ``runner.tasks.classification``) turns a model's predictions into
-``metrics``, ``metric_details`` and the rows of ``predictions.csv``.
+(``runner.tasks.regression``, ``runner.tasks.classification`` or ``runner.tasks.generation``) turns
+a model's predictions (or generated crystals) into ``metrics``, ``metric_details`` and the rows of
+``predictions.csv`` (``generated.csv`` and ``generated.cif`` for generation).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from runner.contract import TaskSpec
-from runner.datasets import LoadedDataset, perov5
+from runner.datasets import LoadedDataset, cdvae
 
 
 class UnknownTaskError(KeyError):
@@ -28,21 +29,31 @@ class TaskDefinition:
 
     Attributes:
         spec: what the model sees (:class:`runner.contract.TaskSpec`).
-        dataset: dataset name (``perov_5``).
+        dataset: dataset name (``perov_5``, ``carbon_24``).
         description: one line for reports.
-        label: maps a dataset row to the target.
-        loader: ``loader(variant, data_roots, label, max_samples) -> LoadedDataset``.
+        label: maps a dataset row to the target; ``None`` for generation.
+        holdout_fraction: without CDVAE's ``train.csv``, the share of its ``val.csv`` held out for
+            validation (see :func:`runner.datasets.cdvae.load`).
+        num_samples: generation: how many crystals the model is asked for (``--num-samples``
+            overrides); ``None`` otherwise.
     """
 
     spec: TaskSpec
     dataset: str
     description: str
-    label: Callable[[Mapping[str, Any]], float | int]
-    loader: Callable[..., LoadedDataset]
+    label: Callable[[Mapping[str, Any]], float | int] | None
+    holdout_fraction: float = cdvae.FULL_VAL_FRACTION
+    num_samples: int | None = None
 
     def load(self, variant: str, data_roots: Sequence[Path], max_samples: dict[str, int] | None = None) -> LoadedDataset:
-        """Load this task's data (see :func:`runner.datasets.perov5.load` for the errors raised)."""
-        return self.loader(variant, data_roots, self.label, max_samples)
+        """Load this task's data (see :func:`runner.datasets.cdvae.load` for the errors raised)."""
+        return cdvae.load(self.dataset, variant, data_roots, self.label, max_samples, self.holdout_fraction)
+
+
+def _generation(name: str, dataset: str, description: str) -> TaskDefinition:
+    return TaskDefinition(spec=TaskSpec(name=name, task_type="generation", target="structure", unit=None),
+                          dataset=dataset, description=description, label=None, holdout_fraction=0.0,
+                          num_samples=1000)
 
 
 TASKS: dict[str, TaskDefinition] = {
@@ -52,7 +63,6 @@ TASKS: dict[str, TaskDefinition] = {
         description="Regression of the heat of formation against the reference set (heat_ref, eV as given by CMR) "
                     "of cubic perovskites (Castelli et al. 2012, CDVAE's perov_5).",
         label=lambda row: float(row["heat_ref"]),
-        loader=perov5.load,
     ),
     "perov5_has_gap": TaskDefinition(
         spec=TaskSpec(name="perov5_has_gap", task_type="classification", target="has_gap", unit=None,
@@ -61,8 +71,15 @@ TASKS: dict[str, TaskDefinition] = {
         description="Classification of cubic perovskites (CDVAE's perov_5) into those with a non-zero indirect band "
                     "gap (ind_gap > 0 eV, GLLB-SC, about 4 % positive) and those without.",
         label=lambda row: int(float(row["ind_gap"]) > 0.0),
-        loader=perov5.load,
     ),
+    "perov5_generation": _generation(
+        "perov5_generation", "perov_5",
+        "Generation of cubic perovskites (CDVAE's perov_5, 5 atoms per cell): train on the training split, "
+        "generate, score validity, coverage (COV-R/COV-P) and EMD against the test split."),
+    "carbon24_generation": _generation(
+        "carbon24_generation", "carbon_24",
+        "Generation of carbon allotropes (CDVAE's carbon_24, 6-24 atoms per cell, AIRSS): train on the training "
+        "split, generate, score validity, coverage (COV-R/COV-P) and EMD against the test split."),
 }
 
 
@@ -80,9 +97,9 @@ def get_task(name: str) -> TaskDefinition:
 
 def driver(task_type: str):
     """The scoring module of a task type (has ``score(y_true, y_pred)`` and ``prediction_columns``)."""
-    from runner.tasks import classification, regression
+    from runner.tasks import classification, generation, regression
 
-    drivers = {"regression": regression, "classification": classification}
+    drivers = {"regression": regression, "classification": classification, "generation": generation}
     if task_type not in drivers:
         raise ValueError(f"no scoring driver for task type {task_type!r}; known: {sorted(drivers)}")
     return drivers[task_type]

@@ -49,6 +49,14 @@ def only_run(results_dir: Path) -> Path:
     return run_dir
 
 
+def failing_matformer_run(results_dir: Path, *args: str) -> tuple[Path, dict]:
+    """A Matformer run on perov5_heat_ref expected to end non-ok: (run dir, result)."""
+    out = docker_bench(results_dir, "--model", "matformer", "--task", "perov5_heat_ref", *args)
+    assert out.returncode == 1, out.stdout[-3000:]
+    run_dir = only_run(results_dir)
+    return run_dir, read_result(run_dir / "result.json")
+
+
 def test_containerized_run_comes_back_through_the_volume(images, tmp_path):
     image, base = images
     out = docker_bench(tmp_path, "--model", "matformer", "--task", "perov5_has_gap", "--set", "epochs=1")
@@ -98,32 +106,21 @@ def test_container_options_are_confined(client, images, tmp_path):
 
 
 def test_model_crash_is_failed_with_its_log(images, tmp_path):
-    out = docker_bench(tmp_path, "--model", "matformer", "--task", "perov5_heat_ref", "--set", "batch_size=0")
-    assert out.returncode == 1
-    run_dir = only_run(tmp_path)
-    result = read_result(run_dir / "result.json")
+    run_dir, result = failing_matformer_run(tmp_path, "--set", "batch_size=0")
     assert result["status"] == "failed" and result["backend"] == "docker"
     assert "batch_size" in result["error"]["message"]
     assert "batch_size" in (run_dir / "run.log").read_text()
 
 
 def test_timeout_stops_the_container(client, images, tmp_path):
-    out = docker_bench(tmp_path, "--model", "matformer", "--task", "perov5_heat_ref", "--set", "epochs=500",
-                       "--timeout", "20")
-    assert out.returncode == 1
-    run_dir = only_run(tmp_path)
-    result = read_result(run_dir / "result.json")
+    run_dir, result = failing_matformer_run(tmp_path, "--set", "epochs=500", "--timeout", "20")
     assert result["status"] == "timeout"
     assert "epoch 1/500" in (run_dir / "run.log").read_text()
     assert not client.containers.list(all=True, filters={"label": f"org.mateval.run_id={result['run_id']}"})
 
 
 def test_memory_limit_ends_as_oom(images, tmp_path):
-    out = docker_bench(tmp_path, "--model", "matformer", "--task", "perov5_heat_ref", "--set", "epochs=1",
-                       "--memory", "300m")
-    assert out.returncode == 1
-    run_dir = only_run(tmp_path)
-    result = read_result(run_dir / "result.json")
+    run_dir, result = failing_matformer_run(tmp_path, "--set", "epochs=1", "--memory", "300m")
     assert result["status"] == "oom"
     assert result["container"]["oom_killed"] is True
     assert (run_dir / "run.log").is_file()

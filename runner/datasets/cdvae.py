@@ -1,19 +1,22 @@
-"""perov_5: Castelli's cubic perovskites as curated by CDVAE (Xie et al., ICLR 2022).
+"""Datasets in CDVAE's CSV format (Xie et al., ICLR 2022): one row per crystal with ``material_id``
+and ``cif`` (a pymatgen CIF string) plus property columns.
+
+- ``perov_5``: Castelli's cubic perovskites (5 atoms per cell). Columns ``formula``, ``heat_all``,
+  ``heat_ref`` (heat of formation against the reference set, eV as given by CMR), ``dir_gap``,
+  ``ind_gap`` (eV).
+- ``carbon_24``: carbon allotropes from AIRSS (6-24 atoms per cell). Column ``energy_per_atom`` (eV).
 
 Two variants:
 
-- ``full``: ``<data root>/perov_5/{val,test}.csv``, CDVAE's own files (see the SOURCE.md next to
-  them). CDVAE's ``train.csv`` is not available offline, so the training pool is CDVAE's
-  validation split: it is divided 90 % / 10 % into our train / validation splits with a fixed split
-  seed (independent of the run seed, so every seed sees the same split), and CDVAE's test split is
-  our test split.
-- ``subset``: ``data/perov_5_subset/{train,val,test}.csv``, a compact real subset committed to
+- ``full``: ``<data root>/<name>/``. With CDVAE's official ``train.csv``, ``val.csv`` and
+  ``test.csv`` all present, those are the splits. Without ``train.csv`` (it is not available
+  offline here), the training pool is CDVAE's ``val.csv``: property tasks divide it 90 % / 10 % into
+  our train / validation splits with a fixed split seed (independent of the run seed, so every
+  seed sees the same split); generation tasks train on all of it (no validation split). CDVAE's
+  ``test.csv`` is always the test split (the reference set for generation).
+- ``subset``: ``data/<name>_subset/{train,val,test}.csv``, a compact real subset committed to
   mateval, drawn from the full files by :func:`draw_subset` with a fixed seed (provenance and
   checksums in its SOURCE.md). It is what ``make bench`` uses by default.
-
-Columns: ``material_id`` (CMR id), ``cif`` (pymatgen CIF, P1, 5 atoms), ``formula``, ``heat_all``,
-``heat_ref`` (heat of formation against the reference set, eV as given by CMR), ``dir_gap``,
-``ind_gap`` (eV).
 """
 
 from __future__ import annotations
@@ -31,11 +34,13 @@ import pandas as pd
 from runner.contract import Sample
 from runner.datasets.base import DatasetError, LoadedDataset, file_sha256, find_dataset_dir
 
-FULL_NAME = "perov_5"
-SUBSET_NAME = "perov_5_subset"
 FULL_FILES = ("val.csv", "test.csv")
-SUBSET_FILES = ("train.csv", "val.csv", "test.csv")
-REQUIRED_COLUMNS = ("material_id", "cif", "formula", "heat_ref", "ind_gap")
+SPLIT_FILES = ("train.csv", "val.csv", "test.csv")
+#: columns each dataset must have
+REQUIRED_COLUMNS = {
+    "perov_5": ("material_id", "cif", "formula", "heat_ref", "ind_gap"),
+    "carbon_24": ("material_id", "cif"),
+}
 SPLIT_SEED = 42
 FULL_VAL_FRACTION = 0.1
 
@@ -62,8 +67,8 @@ def parse_structure(cif: str, *, path: Path, row: int, material_id: object):
     return structure
 
 
-def read_table(path: Path) -> pd.DataFrame:
-    """Read one perov_5 CSV and check its columns.
+def read_table(path: Path, required: Sequence[str] = ("material_id", "cif")) -> pd.DataFrame:
+    """Read one CDVAE-format CSV and check its columns.
 
     Raises:
         DatasetError: the file is unreadable or lacks a required column (named).
@@ -72,14 +77,15 @@ def read_table(path: Path) -> pd.DataFrame:
         frame = pd.read_csv(path)
     except Exception as exc:
         raise DatasetError(f"{path}: cannot be read as CSV: {exc}") from exc
-    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+    missing = [c for c in required if c not in frame.columns]
     if missing:
-        raise DatasetError(f"{path}: missing column(s) {missing}; expected {list(REQUIRED_COLUMNS)}")
+        raise DatasetError(f"{path}: missing column(s) {missing}; expected {list(required)}")
     return frame
 
 
-def to_samples(frame: pd.DataFrame, path: Path, label: Callable[[Mapping[str, Any]], float | int]) -> list[Sample]:
-    """Turn table rows into :class:`Sample` objects, parsing every CIF.
+def to_samples(frame: pd.DataFrame, path: Path, label: Callable[[Mapping[str, Any]], float | int] | None) -> list[Sample]:
+    """Turn table rows into :class:`Sample` objects, parsing every CIF (``label=None``: no target,
+    as for generation).
 
     Raises:
         DatasetError: a CIF does not parse, or a label is not finite (file, row, id named).
@@ -87,71 +93,84 @@ def to_samples(frame: pd.DataFrame, path: Path, label: Callable[[Mapping[str, An
     samples = []
     for row, record in enumerate(frame.to_dict("records")):
         structure = parse_structure(record["cif"], path=path, row=row, material_id=record["material_id"])
-        target = label(record)
-        if not np.isfinite(float(target)):
+        target = None if label is None else label(record)
+        if target is not None and not np.isfinite(float(target)):
             raise DatasetError(f"{path}: row {row} (material_id={record['material_id']}): label is not finite")
         samples.append(Sample(id=str(record["material_id"]), structure=structure, target=target))
     return samples
 
 
 def load(
+    name: str,
     variant: str,
     data_roots: Sequence[Path],
-    label: Callable[[Mapping[str, Any]], float | int],
+    label: Callable[[Mapping[str, Any]], float | int] | None,
     max_samples: dict[str, int] | None = None,
+    holdout_fraction: float = FULL_VAL_FRACTION,
 ) -> LoadedDataset:
-    """Load perov_5 for one task.
+    """Load dataset ``name`` for one task.
 
     Args:
+        name: ``"perov_5"`` or ``"carbon_24"``.
         variant: ``"subset"`` or ``"full"``.
-        data_roots: directories searched, in order, for ``perov_5_subset/`` or ``perov_5/``.
-        label: maps a table row to the task's target (e.g. ``row["heat_ref"]``).
+        data_roots: directories searched, in order, for ``<name>_subset/`` or ``<name>/``.
+        label: maps a table row to the task's target (e.g. ``row["heat_ref"]``); ``None`` for
+            generation (targets ``None``).
         max_samples: optional ``{split: n}``; keep the first ``n`` samples of that split (used by
             tests and smoke runs; recorded in the result through the split sizes).
+        holdout_fraction: without ``train.csv``, the fraction of CDVAE's ``val.csv`` held out as
+            our validation split (0 for generation: train on all of it).
 
     Raises:
-        DatasetError: unknown variant, dataset directory not found, unreadable file, bad CIF.
+        DatasetError: unknown dataset or variant, directory not found, unreadable file, bad CIF.
     """
+    if name not in REQUIRED_COLUMNS:
+        raise DatasetError(f"unknown dataset {name!r}; known: {', '.join(sorted(REQUIRED_COLUMNS))}")
+    required = REQUIRED_COLUMNS[name]
     if variant == "subset":
-        directory = find_dataset_dir(SUBSET_NAME, data_roots, SUBSET_FILES)
-        frames = {split: read_table(directory / f"{split}.csv") for split in ("train", "val", "test")}
-        files = {split: directory / f"{split}.csv" for split in frames}
+        directory = find_dataset_dir(f"{name}_subset", data_roots, SPLIT_FILES)
+        files = {split: directory / f"{split}.csv" for split in ("train", "val", "test")}
+        frames = {split: read_table(path, required) for split, path in files.items()}
         description = "subset files train.csv / val.csv / test.csv as committed (see their SOURCE.md)"
     elif variant == "full":
-        directory = find_dataset_dir(FULL_NAME, data_roots, FULL_FILES)
-        pool = read_table(directory / "val.csv")
-        order = np.random.default_rng(SPLIT_SEED).permutation(len(pool))
-        n_val = int(round(FULL_VAL_FRACTION * len(pool)))
-        frames = {
-            "train": pool.iloc[np.sort(order[n_val:])],
-            "val": pool.iloc[np.sort(order[:n_val])],
-            "test": read_table(directory / "test.csv"),
-        }
-        files = {"train": directory / "val.csv", "val": directory / "val.csv", "test": directory / "test.csv"}
-        description = (
-            f"CDVAE val.csv split {1 - FULL_VAL_FRACTION:.0%}/{FULL_VAL_FRACTION:.0%} into train/val "
-            f"(numpy default_rng({SPLIT_SEED}) permutation); CDVAE test.csv as test"
-        )
+        directory = find_dataset_dir(name, data_roots, FULL_FILES)
+        if (directory / "train.csv").is_file():
+            files = {split: directory / f"{split}.csv" for split in ("train", "val", "test")}
+            frames = {split: read_table(path, required) for split, path in files.items()}
+            description = "CDVAE's official train.csv / val.csv / test.csv"
+        else:
+            pool = read_table(directory / "val.csv", required)
+            files = {"train": directory / "val.csv", "val": directory / "val.csv", "test": directory / "test.csv"}
+            order = np.random.default_rng(SPLIT_SEED).permutation(len(pool))
+            n_val = int(round(holdout_fraction * len(pool)))
+            frames = {"train": pool.iloc[np.sort(order[n_val:])], "val": pool.iloc[np.sort(order[:n_val])],
+                      "test": read_table(directory / "test.csv", required)}
+            if n_val:
+                description = (f"CDVAE's train.csv is not available: CDVAE val.csv split {1 - holdout_fraction:.0%}/"
+                               f"{holdout_fraction:.0%} into train/val (numpy default_rng({SPLIT_SEED}) permutation); "
+                               "CDVAE test.csv as test")
+            else:
+                description = ("CDVAE's train.csv is not available: trained on all of CDVAE val.csv (no validation "
+                               "split); CDVAE test.csv as test (the reference set)")
     else:
-        raise DatasetError(f"perov_5: unknown data variant {variant!r}; expected 'subset' or 'full'")
+        raise DatasetError(f"{name}: unknown data variant {variant!r}; expected 'subset' or 'full'")
 
     notes = []
     if max_samples:
         for split, limit in max_samples.items():
             if split not in frames:
-                raise DatasetError(f"perov_5: max_samples names unknown split {split!r}")
+                raise DatasetError(f"{name}: max_samples names unknown split {split!r}")
             if limit < len(frames[split]):
                 frames[split] = frames[split].iloc[:limit]
                 notes.append(f"{split} split truncated to its first {limit} rows")
     splits = {split: to_samples(frame, files[split], label) for split, frame in frames.items()}
     sha = {path.name: file_sha256(path) for path in sorted(set(files.values()))}
-    name = SUBSET_NAME if variant == "subset" else FULL_NAME
-    return LoadedDataset(name=name, variant=variant, path=directory, splits=splits, sha256=sha,
-                         split_description=description, notes=notes)
+    return LoadedDataset(name=f"{name}_subset" if variant == "subset" else name, variant=variant, path=directory,
+                         splits=splits, sha256=sha, split_description=description, notes=notes)
 
 
 def draw_subset(source_dir: Path, out_dir: Path, n_train: int, n_val: int, n_test: int, seed: int) -> dict[str, str]:
-    """Draw the committed subset from CDVAE's files: train and val from ``val.csv`` (disjoint),
+    """Draw the committed perov_5 subset from CDVAE's files: train and val from ``val.csv`` (disjoint),
     test from ``test.csv``, uniformly at random with ``numpy.random.default_rng(seed)``; rows keep
     their original order and every column. Writes ``{train,val,test}.csv`` and ``SOURCE.md``.
 
@@ -163,8 +182,8 @@ def draw_subset(source_dir: Path, out_dir: Path, n_train: int, n_val: int, n_tes
     """
     source_dir, out_dir = Path(source_dir), Path(out_dir)
     rng = np.random.default_rng(seed)
-    pool = read_table(source_dir / "val.csv")
-    test = read_table(source_dir / "test.csv")
+    pool = read_table(source_dir / "val.csv", REQUIRED_COLUMNS["perov_5"])
+    test = read_table(source_dir / "test.csv", REQUIRED_COLUMNS["perov_5"])
     if n_train + n_val > len(pool) or n_test > len(test):
         raise DatasetError(f"{source_dir}: not enough rows for train={n_train} val={n_val} test={n_test}")
     order = rng.permutation(len(pool))
@@ -186,7 +205,7 @@ def draw_subset(source_dir: Path, out_dir: Path, n_train: int, n_val: int, n_tes
     lines = [
         "# perov_5_subset: a compact real subset of CDVAE's perov_5",
         "",
-        "Drawn by `python -m runner.datasets.perov5 --source <perov_5 dir> --out data/perov_5_subset "
+        "Drawn by `python -m runner.datasets.cdvae --source <perov_5 dir> --out data/perov_5_subset "
         f"--train {n_train} --val {n_val} --test {n_test} --seed {seed}` "
         "(function `runner.datasets.perov5.draw_subset`).",
         "",

@@ -1,4 +1,4 @@
-"""The perov_5 loader on real data: subset, full, and bad input."""
+"""The CDVAE-format loader on real data (perov_5, carbon_24): subset, full, official split, bad input."""
 
 import shutil
 
@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from runner.datasets import DatasetError, file_sha256
-from runner.datasets import perov5
+from runner.datasets import cdvae
 from runner.tasks import UnknownTaskError, get_task
 from tests.conftest import REPO_ROOT
 
@@ -52,7 +52,7 @@ def test_bad_cif_names_row_and_id(tmp_path):
 
 def test_missing_dataset_lists_search_path(tmp_path):
     with pytest.raises(DatasetError, match=r"dataset 'perov_5' not found; searched: .*missing: val\.csv, test\.csv"):
-        perov5.load("full", [tmp_path], lambda row: 0.0)
+        cdvae.load("perov_5", "full", [tmp_path], lambda row: 0.0)
 
 
 def test_missing_column_is_named(tmp_path):
@@ -64,12 +64,32 @@ def test_missing_column_is_named(tmp_path):
 
 
 def test_unknown_task_lists_known():
-    with pytest.raises(UnknownTaskError, match="known tasks: perov5_has_gap, perov5_heat_ref"):
+    with pytest.raises(UnknownTaskError, match="known tasks: carbon24_generation, perov5_generation, perov5_has_gap"):
         get_task("perov5_bandgap")
 
 
 def test_draw_subset_is_deterministic(shared_data, tmp_path):
-    first = perov5.draw_subset(shared_data / "perov_5", tmp_path / "a", 20, 5, 10, seed=0)
-    second = perov5.draw_subset(shared_data / "perov_5", tmp_path / "b", 20, 5, 10, seed=0)
+    first = cdvae.draw_subset(shared_data / "perov_5", tmp_path / "a", 20, 5, 10, seed=0)
+    second = cdvae.draw_subset(shared_data / "perov_5", tmp_path / "b", 20, 5, 10, seed=0)
     assert first == second
     assert "sha256" in (tmp_path / "a" / "SOURCE.md").read_text()
+
+
+def test_generation_split_trains_on_all_of_val(shared_data):
+    dataset = get_task("perov5_generation").load("full", [shared_data], {"test": 5})
+    assert dataset.sizes() == {"train": 3787, "val": 0, "test": 5}
+    assert dataset.splits["train"][0].target is None
+    assert "trained on all of CDVAE val.csv" in dataset.split_description
+
+
+def test_carbon24_loads_and_official_split_is_used_when_present(shared_data, tmp_path):
+    carbon = get_task("carbon24_generation").load("full", [shared_data], {"train": 20, "test": 10})
+    assert carbon.sizes()["train"] == 20 and 6 <= len(carbon.splits["train"][0].structure) <= 24
+    official = tmp_path / "carbon_24"
+    official.mkdir()
+    frame = pd.read_csv(shared_data / "carbon_24" / "val.csv").iloc[:30]
+    for split, rows in (("train", frame.iloc[:20]), ("val", frame.iloc[20:25]), ("test", frame.iloc[25:])):
+        rows.to_csv(official / f"{split}.csv", index=False)
+    dataset = get_task("carbon24_generation").load("full", [tmp_path])
+    assert dataset.sizes() == {"train": 20, "val": 5, "test": 5}
+    assert dataset.split_description == "CDVAE's official train.csv / val.csv / test.csv"
