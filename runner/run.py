@@ -11,6 +11,8 @@ The runner writes into the run directory:
 
 - ``result.json`` (always, also when the model raises: ``status`` ``failed`` or ``oom``);
 - ``predictions.csv`` (``id``, ``target``, ``prediction`` and, for classification, ``score``);
+  for generation instead ``generated.cif`` (every generated crystal) and ``generated.csv`` (one
+  row per requested crystal: formula, density, validity, ...);
 - ``timeseries.csv`` (resource samples, see :mod:`runner.telemetry`).
 
 The run's log is the runner's standard output, which the orchestrator saves as ``run.log``.
@@ -20,6 +22,7 @@ Exit status: 0 when the result is ``ok``, 1 otherwise.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import random
@@ -42,6 +45,8 @@ LOG = logging.getLogger("mateval.runner")
 SPEC_FILE = "run_spec.json"
 RESULT_FILE = "result.json"
 PREDICTIONS_FILE = "predictions.csv"
+GENERATED_CIF = "generated.cif"
+GENERATED_CSV = "generated.csv"
 TIMESERIES_FILE = "timeseries.csv"
 LOG_FILE = "run.log"
 
@@ -66,6 +71,9 @@ class RunSpec:
         git_sha: mateval's git commit, from the orchestrator.
         probe_batch_size: samples in the FLOP-counting probe batch.
         timeout_s: the wall-clock limit the orchestrator enforces (recorded only).
+        num_samples: generation: crystals to generate (``None``: the task's default).
+        cache_dir: where scoring may cache reference-set fingerprints (``None``: no cache).
+        n_jobs: processes for fingerprinting (``None``: all cores).
     """
 
     run_id: str
@@ -83,6 +91,9 @@ class RunSpec:
     git_sha: str | None = None
     probe_batch_size: int = 32
     timeout_s: float | None = None
+    num_samples: int | None = None
+    cache_dir: str | None = None
+    n_jobs: int | None = None
 
     @classmethod
     def load(cls, path: Path) -> "RunSpec":
@@ -154,6 +165,19 @@ def is_out_of_memory(exc: BaseException) -> bool:
     if isinstance(exc, (MemoryError, torch.cuda.OutOfMemoryError)):
         return True
     return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+
+
+def _check_generated(values: Any, n: int) -> list:
+    from pymatgen.core import Structure
+
+    generated = list(values) if values is not None else []
+    if len(generated) != n:
+        raise ValueError(f"model returned {len(generated)} entries from generate({n}); expected {n} "
+                         "(None for a crystal it could not produce)")
+    bad = [i for i, s in enumerate(generated) if s is not None and not isinstance(s, Structure)]
+    if bad:
+        raise ValueError(f"generate() entries {bad[:5]} are neither pymatgen Structures nor None")
+    return generated
 
 
 def _check_predictions(values: Any, n: int, task_type: str) -> np.ndarray:
@@ -239,23 +263,46 @@ def execute(run_dir: Path) -> dict[str, Any]:
             LOG.info("epoch %d%s train_loss=%.4g%s (%s, %.1f s)", entry["epoch"], f"/{epochs}" if epochs else "",
                      entry["train_loss"], val_text, record.loss_name, entry["seconds"])
 
+        if task.spec.task_type == "generation":
+            elements = sorted({el for s in train for el in s.structure.composition.elements}, key=lambda e: e.Z)
+            spec_for_model = dataclasses.replace(task.spec, max_atoms=max(len(s.structure) for s in train),
+                                                 elements=tuple(el.symbol for el in elements))
+        else:
+            spec_for_model = task.spec
         with telemetry:
             phase = "train"
             with telemetry.phase("train"):
-                adapter = adapter_class(task.spec, effective, device, spec.seed)
+                adapter = adapter_class(spec_for_model, effective, device, spec.seed)
                 LOG.info("training %s on %d crystals (%s)", manifest.display_name, len(train), device)
                 adapter.fit(train, val, on_epoch_end)
-            phase = "predict"
-            with telemetry.phase("predict"):
-                blind = [Sample(id=s.id, structure=s.structure, target=None) for s in test]
-                raw = adapter.predict(blind)
+            if task.spec.task_type == "generation":
+                phase = "generate"
+                n_samples = spec.num_samples or task.num_samples
+                with telemetry.phase("generate"):
+                    LOG.info("generating %d crystals", n_samples)
+                    raw = adapter.generate(n_samples)
+            else:
+                phase = "predict"
+                with telemetry.phase("predict"):
+                    blind = [Sample(id=s.id, structure=s.structure, target=None) for s in test]
+                    raw = adapter.predict(blind)
         phase = "scoring"
-        predictions = _check_predictions(raw, len(test), task.spec.task_type)
-        y_true = np.asarray([s.target for s in test], dtype=np.float64)
         scorer = driver(task.spec.task_type)
-        result["metrics"], result["metric_details"] = scorer.score(y_true, predictions)
-        write_csv(run_dir / PREDICTIONS_FILE, scorer.prediction_rows([s.id for s in test], y_true, predictions))
-        result["files"]["predictions"] = PREDICTIONS_FILE
+        if task.spec.task_type == "generation":
+            generated = _check_generated(raw, n_samples)
+            scorer.write_cif(run_dir / GENERATED_CIF, generated)
+            LOG.info("scoring %d generated crystals against %d reference crystals", len(generated), len(test))
+            result["metrics"], result["metric_details"] = scorer.score(
+                generated, [s.structure for s in test], dataset=task.dataset,
+                cache_dir=Path(spec.cache_dir) if spec.cache_dir else None, n_jobs=spec.n_jobs)
+            write_csv(run_dir / GENERATED_CSV, scorer.generated_rows(generated))
+            result["files"].update(generated_cif=GENERATED_CIF, generated_csv=GENERATED_CSV)
+        else:
+            predictions = _check_predictions(raw, len(test), task.spec.task_type)
+            y_true = np.asarray([s.target for s in test], dtype=np.float64)
+            result["metrics"], result["metric_details"] = scorer.score(y_true, predictions)
+            write_csv(run_dir / PREDICTIONS_FILE, scorer.prediction_rows([s.id for s in test], y_true, predictions))
+            result["files"]["predictions"] = PREDICTIONS_FILE
         phase = "profiling"
         LOG.info("counting parameters and FLOPs")
         result["model_stats"] = profile_model(adapter, train, spec.probe_batch_size)
