@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import signal
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -29,7 +30,9 @@ from runner.tasks import TASKS, UnknownTaskError, get_task
 # a pipe or CI log has no terminal width: use the fallback instead of rich's 80 columns
 console = Console(highlight=False, width=shutil.get_terminal_size((150, 40)).columns)
 DEFAULT_TIMEOUT_S = 3600.0
-SUMMARY_METRICS = ("MAE", "RMSE", "R2", "ROC-AUC", "Accuracy", "F1")
+#: metric columns of the terminal summary, in this order, when any run has them
+SUMMARY_METRICS = ("MAE", "RMSE", "R2", "ROC-AUC", "Accuracy", "F1", "validity", "success_rate", "COV-R", "COV-P",
+                   "EMD_density")
 
 
 def parse_assignments(pairs: Sequence[str], what: str) -> dict[str, Any]:
@@ -113,12 +116,13 @@ def build_parser() -> argparse.ArgumentParser:
 def print_summary(rows: list[dict[str, Any]]) -> None:
     """A short table of runs in the terminal."""
     table = Table(title="mateval results", show_lines=False)
-    for column in ("model", "task", "seed", "status", "duration (s)", *SUMMARY_METRICS):
+    shown = [name for name in SUMMARY_METRICS if any(name in row["metrics"] for row in rows)]
+    for column in ("model", "task", "seed", "status", "duration (s)", *shown):
         table.add_column(column, overflow="fold")
     for row in rows:
         values = [row["model"], row["task"], str(row["seed"]), row["status"].upper() if row["status"] != "ok" else "ok",
                   "" if row["duration (s)"] is None else f"{row['duration (s)']:.1f}"]
-        for name in SUMMARY_METRICS:
+        for name in shown:
             value = row["metrics"].get(name)
             values.append("" if value is None else f"{value:.4g}")
         table.add_row(*values)
@@ -180,6 +184,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             from orchestrator.backends import RunOutcome
 
             outcome, interrupted = RunOutcome(exit_code=-2, timed_out=False, wall_s=0.0, message="interrupted"), True
+            (staging / LOG_FILE).open("a").write("mateval: the orchestrator was interrupted; the run was stopped\n")
         result = results.finalize(staging, spec, outcome)
         finished.append(results.publish(staging, results_root))
         console.print(f"mateval: {spec.run_id}: status {result['status']}")
@@ -285,8 +290,14 @@ def cmd_check_result(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _terminate(signum, frame):
+    """SIGTERM takes the Ctrl-C path: the running run is stopped, finalized and published."""
+    raise KeyboardInterrupt(f"terminated by signal {signum}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mateval`` console script."""
+    signal.signal(signal.SIGTERM, _terminate)
     args = build_parser().parse_args(argv)
     handler = {"bench": cmd_bench, "report": cmd_report, "models": cmd_models, "check-result": cmd_check_result,
                "build": cmd_build, "local-base-image": cmd_local_base_image}

@@ -112,3 +112,57 @@ def test_runner_without_orchestrator_makes_a_new_run_dir(tmp_path):
         result = read_result(run_dir / "result.json")
         assert result["status"] == "ok" and result["hyperparameters"]["effective"]["epochs"] == 1
         assert "epoch 1/1" in (run_dir / "run.log").read_text()
+
+
+def test_generation_run_scores_and_keeps_the_crystals(tmp_path):
+    """The runner's generation path with the train_copy fixture on real perov_5 data."""
+    from runner.tasks.generation import read_cif
+
+    out = run_mateval(["bench", "--model", "train_copy", "--results-dir", str(tmp_path), "--no-report",
+                       "--max-samples", "train=30,val=10,test=30", "--num-samples", "20", "--interval", "0.2",
+                       "--jobs", "2"], cwd=REPO_ROOT, env=ENV)
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
+    (run_dir,) = runs(tmp_path)
+    result = read_result(run_dir / "result.json")
+    assert result["status"] == "ok" and result["task_type"] == "generation"
+    metrics = result["metrics"]
+    assert set(metrics) == {"validity_structure", "validity_composition", "validity", "COV-R", "COV-P",
+                            "EMD_density", "EMD_num_elements", "success_rate"}
+    assert metrics["success_rate"] == 0.9  # two of the 20 requests returned None
+    assert metrics["validity_structure"] == 0.9  # real crystals are valid; the Nones are not
+    assert 0 < metrics["COV-R"] <= 1 and 0 < metrics["COV-P"] <= 1
+    assert result["metric_details"]["n_requested"] == 20 and result["metric_details"]["n_returned"] == 18
+    assert set(result["resources"]["phases"]) == {"train", "generate"}
+    assert len(read_cif(run_dir / "generated.cif")) == 18
+    assert len((run_dir / "generated.csv").read_text().splitlines()) == 21
+    # the reference fingerprints are cached: a second run hits the cache
+    again = run_mateval(["bench", "--model", "train_copy", "--results-dir", str(tmp_path), "--no-report", "--quiet",
+                         "--max-samples", "train=30,val=10,test=30", "--num-samples", "20"], cwd=REPO_ROOT, env=ENV)
+    assert again.returncode == 0
+    second = max(runs(tmp_path), key=lambda p: p.name)
+    assert read_result(second / "result.json")["metric_details"]["fingerprint_cache_hit"] is True
+
+
+def test_sigterm_to_the_orchestrator_stops_and_keeps_the_run(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    process = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "bench", "--model", "crashing", "--results-dir",
+                                str(tmp_path), "--no-report", "--set", "mode=hang", *SMALL], cwd=REPO_ROOT,
+                               env=dict(os.environ, **ENV), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 120
+    for line in process.stdout:
+        if "epoch 1" in line or time.monotonic() > deadline:
+            break
+    process.send_signal(signal.SIGTERM)
+    output = process.communicate(timeout=120)[0]
+    assert process.returncode == 130, output
+    (run_dir,) = runs(tmp_path)
+    result = read_result(run_dir / "result.json")
+    assert result["status"] == "failed"
+    assert "interrupted" in (run_dir / "run.log").read_text()
+    leftover = subprocess.run(["pgrep", "-f", str(run_dir.name)], capture_output=True, text=True).stdout.strip()
+    assert not leftover, f"runner processes left behind: {leftover}"
