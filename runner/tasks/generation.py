@@ -1,0 +1,297 @@
+"""Scoring driver for generation tasks: generated crystals against the test split as reference set.
+
+The metrics are CDVAE's (Xie et al., ICLR 2022), computed by :mod:`metrics.generation`; the
+fingerprints are computed (in parallel, reference set cached) by :mod:`runner.fingerprints`.
+
+Which crystals enter which metric:
+
+- validity and ``success_rate``: all requested crystals (a ``None`` counts as invalid / failed);
+- coverage: the valid generated crystals (structurally and compositionally) whose CrystalNN
+  fingerprint could be computed; COV-P is divided by the number of *requested* crystals (CDVAE
+  divides by the number of generated crystals before any filtering). A valid crystal whose
+  fingerprint failed is treated as structurally invalid for coverage only (``fingerprint_failures``
+  counts them); reference crystals whose fingerprint failed are left out of the reference set for
+  coverage (``reference_fingerprint_failures``);
+- EMDs: all valid generated crystals against all reference crystals.
+
+Undefined values are NaN: with no valid generated crystal, ``COV-R``, ``COV-P``, ``EMD_density``
+and ``EMD_num_elements`` are NaN.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from metrics import generation as gen_metrics
+from runner import fingerprints
+
+DEFINITIONS = {
+    "validity": (
+        "A crystal is structurally valid when its shortest interatomic distance, periodic images included, is at "
+        "least {cutoff} Å and its cell volume at least {min_volume} Å^3, and compositionally valid when SMACT "
+        "finds one oxidation state per element (SMACT 2014 list) that makes the gcd-reduced formula "
+        "charge-neutral and passes the Pauling electronegativity test (single elements and all-metal alloys are "
+        "valid); each validity is the fraction of all requested crystals, a crystal not returned counting as "
+        "invalid."
+    ),
+    "coverage": (
+        "COV-R is the fraction of reference crystals whose nearest valid generated crystal lies within "
+        "{structure} in CrystalNN-fingerprint distance and whose nearest valid generated crystal lies within "
+        "{composition} in Magpie-fingerprint distance (Euclidean, Magpie standardized by the reference set's "
+        "mean and std), and COV-P is the number of valid generated crystals whose nearest reference crystal lies "
+        "within both cutoffs divided by the number of requested crystals (CDVAE, Xie et al. 2022)."
+    ),
+    "success_rate": (
+        "The fraction of requested crystals that the model returned as a structure (not None); this is not "
+        "CDVAE's property-optimization success rate SR5/SR10/SR15."
+    ),
+}
+
+STRUCTURE_CUTOFF_A = 0.5
+MIN_VOLUME_A3 = 0.1
+METRIC_KEYS = ("validity_structure", "validity_composition", "validity", "COV-R", "COV-P", "EMD_density",
+               "EMD_num_elements", "success_rate")
+
+
+def _entries(values: Sequence[Any], name: str, *, allow_none: bool) -> list:
+    from pymatgen.core import Structure
+
+    entries = list(values)
+    for i, s in enumerate(entries):
+        if not (isinstance(s, Structure) or (allow_none and s is None)):
+            raise ValueError(f"{name}[{i}] must be a pymatgen Structure{' or None' if allow_none else ''}; "
+                             f"got {type(s).__name__}")
+    return entries
+
+
+def _cutoffs(dataset: str) -> tuple[float, float]:
+    try:
+        return gen_metrics.COVERAGE_CUTOFFS[dataset]
+    except KeyError:
+        raise ValueError(f"no coverage cutoffs for dataset {dataset!r}; known: "
+                         f"{', '.join(sorted(gen_metrics.COVERAGE_CUTOFFS))}") from None
+
+
+def score(
+    generated: Sequence[Any],
+    reference: Sequence[Any],
+    *,
+    dataset: str,
+    cache_dir: Path | None,
+    n_jobs: int | None = None,
+) -> tuple[dict[str, float], dict[str, Any]]:
+    """CDVAE's generation metrics of ``generated`` against ``reference``.
+
+    Args:
+        generated: one entry per requested crystal: a pymatgen ``Structure`` or ``None`` (the
+            model failed to return it).
+        reference: the reference crystals (the test split), at least one.
+        dataset: dataset name selecting the coverage cutoffs
+            (:data:`metrics.generation.COVERAGE_CUTOFFS`).
+        cache_dir: folder for the reference set's fingerprint cache; ``None``: no cache.
+        n_jobs: fingerprinting processes (``None``: all cores; 1: serial).
+
+    Returns:
+        ``(metrics, details)``. ``metrics`` has exactly the keys ``validity_structure``,
+        ``validity_composition``, ``validity``, ``COV-R``, ``COV-P``, ``EMD_density`` (g/cm^3),
+        ``EMD_num_elements`` and ``success_rate`` (floats; NaN where undefined: coverage and EMDs
+        without a valid generated crystal). ``details``: ``thresholds`` (``structure``,
+        ``composition``), ``n_requested``, ``n_returned``, ``n_valid``, ``n_reference``,
+        ``n_coverage`` (valid generated crystals with a fingerprint), ``reference_density``
+        (g/cm^3), ``reference_num_elements``, ``fingerprint_cache_hit``, ``fingerprint_failures``
+        (valid generated crystals whose CrystalNN fingerprint failed),
+        ``reference_fingerprint_failures``, ``seconds`` (scoring wall time) and ``definition``
+        (one sentence each for ``validity``, ``coverage`` and ``success_rate``).
+
+    Raises:
+        ValueError: an unknown dataset, an empty ``generated`` or ``reference``, an entry of the
+            wrong type, or ``n_jobs`` not a positive integer.
+    """
+    t0 = time.perf_counter()
+    s_cut, c_cut = _cutoffs(dataset)
+    generated = _entries(generated, "generated", allow_none=True)
+    reference = _entries(reference, "reference", allow_none=False)
+    if not generated:
+        raise ValueError("generated is empty; at least one requested crystal is required")
+    if not reference:
+        raise ValueError("reference is empty; at least one reference crystal is required")
+    n_requested = len(generated)
+
+    s_valid = gen_metrics.structure_validity(generated, STRUCTURE_CUTOFF_A, MIN_VOLUME_A3)
+    c_valid = gen_metrics.composition_validity(generated)
+    valid = s_valid & c_valid
+    valid_structures = [generated[i] for i in np.flatnonzero(valid)]
+
+    gen_s, gen_c = fingerprints.compute_fingerprints(valid_structures, n_jobs)
+    gen_failed = fingerprints.failed_rows(gen_s)
+    ref_s, ref_c, cache_hit = fingerprints.reference_fingerprints(reference, cache_dir, None, n_jobs)
+    ref_failed = fingerprints.failed_rows(ref_s)
+
+    cov = {"COV-R": math.nan, "COV-P": math.nan}
+    if (~gen_failed).any() and (~ref_failed).any():
+        cov = gen_metrics.coverage(gen_s[~gen_failed], gen_c[~gen_failed], ref_s[~ref_failed], ref_c[~ref_failed],
+                                   s_cut, c_cut, n_requested=n_requested)
+
+    ref_density = [gen_metrics.crystal_density(s) for s in reference]
+    ref_nelem = [gen_metrics.num_distinct_elements(s) for s in reference]
+    gen_density = [gen_metrics.crystal_density(s) for s in valid_structures]  # valid: volume >= 0.1
+    gen_nelem = [gen_metrics.num_distinct_elements(s) for s in valid_structures]
+
+    metrics = {
+        "validity_structure": float(np.mean(s_valid)),
+        "validity_composition": float(np.mean(c_valid)),
+        "validity": float(np.mean(valid)),
+        "COV-R": float(cov["COV-R"]),
+        "COV-P": float(cov["COV-P"]),
+        "EMD_density": gen_metrics.emd(gen_density, [d for d in ref_density if math.isfinite(d)]),
+        "EMD_num_elements": gen_metrics.emd(gen_nelem, ref_nelem),
+        "success_rate": gen_metrics.success_rate(n_requested, generated),
+    }
+    details = {
+        "thresholds": {"structure": s_cut, "composition": c_cut},
+        "n_requested": n_requested,
+        "n_returned": sum(s is not None for s in generated),
+        "n_valid": int(valid.sum()),
+        "n_reference": len(reference),
+        "n_coverage": int((~gen_failed).sum()),
+        "reference_density": [float(d) for d in ref_density],
+        "reference_num_elements": [int(n) for n in ref_nelem],
+        "fingerprint_cache_hit": bool(cache_hit),
+        "fingerprint_failures": int(gen_failed.sum()),
+        "reference_fingerprint_failures": int(ref_failed.sum()),
+        "seconds": round(time.perf_counter() - t0, 3),
+        "definition": {
+            "validity": DEFINITIONS["validity"].format(cutoff=STRUCTURE_CUTOFF_A, min_volume=MIN_VOLUME_A3),
+            "coverage": DEFINITIONS["coverage"].format(structure=s_cut, composition=c_cut),
+            "success_rate": DEFINITIONS["success_rate"],
+        },
+    }
+    return metrics, details
+
+
+def generated_rows(generated: Sequence[Any]) -> dict[str, list]:
+    """Columns of ``generated.csv``, one row per requested crystal.
+
+    ``index`` (0-based request index), ``returned`` (bool), ``formula`` (reduced formula),
+    ``num_sites``, ``num_elements``, ``density`` (g/cm^3), ``volume`` (Å^3), ``min_distance``
+    (Å, periodic images included; NaN for a degenerate cell), ``valid_structure``,
+    ``valid_composition``, ``valid``. A crystal not returned has ``returned`` False, empty strings
+    in the descriptive columns and False validity.
+    """
+    generated = _entries(generated, "generated", allow_none=True)
+    s_valid = gen_metrics.structure_validity(generated, STRUCTURE_CUTOFF_A, MIN_VOLUME_A3)
+    c_valid = gen_metrics.composition_validity(generated)
+    cols: dict[str, list] = {k: [] for k in ("index", "returned", "formula", "num_sites", "num_elements", "density",
+                                             "volume", "min_distance", "valid_structure", "valid_composition",
+                                             "valid")}
+    for i, s in enumerate(generated):
+        cols["index"].append(i)
+        cols["returned"].append(s is not None)
+        if s is None:
+            for k in ("formula", "num_sites", "num_elements", "density", "volume", "min_distance"):
+                cols[k].append("")
+        else:
+            cols["formula"].append(s.composition.reduced_formula)
+            cols["num_sites"].append(len(s))
+            cols["num_elements"].append(gen_metrics.num_distinct_elements(s))
+            cols["density"].append(gen_metrics.crystal_density(s))
+            cols["volume"].append(float(s.volume))
+            cols["min_distance"].append(gen_metrics.min_interatomic_distance(s))
+        cols["valid_structure"].append(bool(s_valid[i]))
+        cols["valid_composition"].append(bool(c_valid[i]))
+        cols["valid"].append(bool(s_valid[i] and c_valid[i]))
+    return cols
+
+
+_BLOCK_NAME = "generated_{index}"
+_DATA_LINE = re.compile(r"^data_\S*", re.MULTILINE)
+
+
+def write_cif(path: Path | str, generated: Sequence[Any]) -> None:
+    """Write every returned crystal to ONE CIF file, atomically (temporary file + ``os.replace``).
+
+    One ``data_generated_<index>`` block per returned structure (pymatgen ``CifWriter``, P1, all
+    sites), in request order; ``None`` entries are skipped, so the indices identify the requests.
+    A structure ``CifWriter`` cannot write is replaced by a comment line naming its index.
+    """
+    from pymatgen.io.cif import CifWriter
+
+    generated = _entries(generated, "generated", allow_none=True)
+    parts = [f"# mateval: {sum(s is not None for s in generated)} generated crystals of {len(generated)} requested\n"]
+    for i, s in enumerate(generated):
+        if s is None:
+            continue
+        try:
+            text = str(CifWriter(s))
+        except Exception as exc:  # noqa: BLE001 - one bad crystal must not lose the others
+            reason = f"{type(exc).__name__}: {exc}".replace("\n", " ")
+            parts.append(f"# generated_{i}: not written ({reason})\n")
+            continue
+        text, n_sub = _DATA_LINE.subn(f"data_{_BLOCK_NAME.format(index=i)}", text, count=1)
+        if n_sub != 1:
+            text = f"data_{_BLOCK_NAME.format(index=i)}\n{text}"
+        parts.append(text if text.endswith("\n") else text + "\n")
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write("".join(parts))
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def read_cif(path: Path | str) -> list[tuple[int, Any]]:
+    """Read a file written by :func:`write_cif`: ``[(index, Structure), ...]`` in file order.
+
+    Each ``data_generated_<index>`` block is read with pymatgen's low-level ``CifFile`` and the
+    structure rebuilt directly from the cell parameters and the P1 ``_atom_site`` loop (species,
+    fractional coordinates, occupancy), so nothing is merged or rounded: overlapping atoms survive a
+    round trip, which ``CifParser`` would merge. Lattices are rebuilt from the cell parameters
+    (``Lattice.from_parameters``: same lengths and angles, the Cartesian orientation may differ
+    from the original).
+
+    Raises:
+        ValueError: a block not named ``data_generated_<index>``, a block that is not in P1 or
+            lacks the cell or atom-site fields (the message names the block).
+    """
+    from pymatgen.core import Lattice, Structure
+    from pymatgen.io.cif import CifFile
+
+    text = Path(path).read_text(encoding="utf-8")
+    out: list[tuple[int, Any]] = []
+    for name, block in CifFile.from_str(text).data.items():
+        m = re.fullmatch(r"generated_(\d+)", name)
+        if m is None:
+            raise ValueError(f"{path}: CIF block data_{name} is not named data_generated_<index>")
+        data = block.data
+        try:
+            ops = data.get("_symmetry_equiv_pos_as_xyz", ["x, y, z"])
+            ops = [ops] if isinstance(ops, str) else ops
+            if [op.replace(" ", "").lower() for op in ops] != ["x,y,z"]:
+                raise ValueError(f"symmetry operations {ops} are not P1")
+            params = [float(data[f"_cell_length_{k}"]) for k in "abc"]
+            params += [float(data[f"_cell_angle_{k}"]) for k in ("alpha", "beta", "gamma")]
+            columns = [data[f"_atom_site_{k}"] for k in ("type_symbol", "fract_x", "fract_y", "fract_z")]
+            columns = [[c] if isinstance(c, str) else list(c) for c in columns]
+            occupancy = data.get("_atom_site_occupancy", ["1"] * len(columns[0]))
+            occupancy = [occupancy] if isinstance(occupancy, str) else list(occupancy)
+            species = [sym if float(occ) == 1.0 else {sym: float(occ)} for sym, occ in zip(columns[0], occupancy)]
+            coords = np.array([[float(x), float(y), float(z)] for x, y, z in zip(*columns[1:])], dtype=np.float64)
+            structure = Structure(Lattice.from_parameters(*params), species, coords)
+        except (KeyError, ValueError, TypeError) as exc:
+            raise ValueError(f"{path}: CIF block data_{name} cannot be read: {type(exc).__name__}: {exc}") from None
+        out.append((int(m.group(1)), structure))
+    return out
