@@ -9,7 +9,7 @@ from importlib import metadata
 from typing import Any
 
 PACKAGES = ("mateval", "torch", "torch_geometric", "numpy", "scipy", "scikit-learn", "pandas", "pymatgen",
-            "nvitop", "psutil", "thop", "e3nn")
+            "nvitop", "psutil", "thop", "matminer", "smact", "e3nn", "docker")
 
 
 def package_versions(names=PACKAGES) -> dict[str, str | None]:

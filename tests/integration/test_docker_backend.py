@@ -148,4 +148,20 @@ def test_compose_file_is_valid():
     out = subprocess.run([compose, "-f", str(REPO_ROOT / "compose" / "docker-compose.yml"), "config"],
                          capture_output=True, text=True, cwd=REPO_ROOT, env=dict(os.environ, MATEVAL_DATA="/tmp"))
     assert out.returncode == 0, out.stderr
-    assert "matformer" in out.stdout and "capabilities" in out.stdout
+    assert "matformer" in out.stdout and "symat" in out.stdout and "capabilities" in out.stdout
+
+
+def test_every_model_image_builds_and_imports_its_entry_point(client, images):
+    """Each images/<model>/Dockerfile builds on the base and its entry point imports inside."""
+    from orchestrator import registry
+    from orchestrator.images import LOCAL_BASE_IMAGE, ensure_model_image
+
+    for name in registry.model_names():
+        manifest = registry.get_model(name)
+        image, _ = ensure_model_image(client, manifest.folder, name, LOCAL_BASE_IMAGE, None)
+        module, _, cls = manifest.data["entry_point"].partition(":")
+        code = (f"import sys; sys.path.insert(0, '/opt/mateval/images/{name}'); "
+                f"from {module} import {cls}; from runner.contract import ModelAdapter; "
+                f"assert issubclass({cls}, ModelAdapter); print('ok')")
+        out = client.containers.run(image.id, entrypoint=["python", "-c", code], remove=True, network_disabled=True)
+        assert out.decode().strip().endswith("ok"), name
