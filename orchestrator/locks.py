@@ -61,7 +61,7 @@ def compile_lock(folder: Path, pip_compile: str) -> Path:
     subprocess.run([pip_compile, "--quiet", "--generate-hashes", "--strip-extras", "--no-emit-index-url",
                     "--no-emit-find-links", "--unsafe-package", "torch", "--output-file", str(lock),
                     str(folder / "requirements.in")], check=True, cwd=folder)
-    header = [f"# Installed with: pip install --no-deps --require-hashes -r requirements.lock && pip check",
+    header = ["# Installed with: pip install --no-deps --require-hashes -r requirements.lock && pip check",
               "# torch and its dependency closure come from the base image (orchestrator/locks.py)."]
     lock.write_text("\n".join(header + strip_base_packages(lock.read_text().splitlines())) + "\n")
     return lock

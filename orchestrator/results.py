@@ -16,7 +16,9 @@ from typing import Any, Iterable
 
 from orchestrator.backends.base import RunOutcome
 from runner.result import ResultError, read_result, write_result
-from runner.run import LOG_FILE, RESULT_FILE, SPEC_FILE, RunSpec, base_result, new_run_id  # noqa: F401 (re-exported)
+from runner.run import LOG_FILE, RESULT_FILE, SPEC_FILE, RunSpec, base_result, new_run_id
+
+__all__ = ["new_run_id", "prepare", "finalize", "publish", "run_dirs", "load_results", "summary_rows"]
 from runner.result import log_tail
 
 STAGING = ".staging"

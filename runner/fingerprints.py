@@ -20,12 +20,12 @@ Python process.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import math
 import multiprocessing
 import os
-import tempfile
 import warnings
 import zipfile
 from pathlib import Path
@@ -33,6 +33,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from runner.result import atomic_write_bytes
 from metrics.generation import (
     CRYSTALNN_FINGERPRINT_LENGTH,
     MAGPIE_FINGERPRINT_LENGTH,
@@ -171,19 +172,9 @@ def _load_cache(path: Path, n: int) -> tuple[np.ndarray, np.ndarray] | None:
 def _write_cache(path: Path, s_fps: np.ndarray, c_fps: np.ndarray) -> None:
     """Write atomically: a temporary file in the same folder, then ``os.replace``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, version=np.array(FINGERPRINT_VERSION), structure=s_fps, composition=c_fps)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    buffer = io.BytesIO()
+    np.savez(buffer, version=np.array(FINGERPRINT_VERSION), structure=s_fps, composition=c_fps)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def reference_fingerprints(

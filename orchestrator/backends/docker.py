@@ -108,8 +108,6 @@ class DockerBackend(Backend):
 
     def container_options(self, spec: RunSpec, run_dir: Path, image, device_requests: list) -> dict:
         """Keyword arguments of ``containers.run`` for a run (also what the tests inspect)."""
-        import docker.types
-
         volumes = {str(Path(run_dir).resolve()): {"bind": CONTAINER_RUN_DIR, "mode": "rw"}}
         for index, root in enumerate(spec.data_roots):
             if Path(root).is_dir():

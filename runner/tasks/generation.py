@@ -21,9 +21,7 @@ and ``EMD_num_elements`` are NaN.
 from __future__ import annotations
 
 import math
-import os
 import re
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -31,6 +29,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from metrics import generation as gen_metrics
+from runner.result import atomic_write_text
 from runner import fingerprints
 
 DEFINITIONS = {
@@ -239,18 +238,7 @@ def write_cif(path: Path | str, generated: Sequence[Any]) -> None:
         if n_sub != 1:
             text = f"data_{_BLOCK_NAME.format(index=i)}\n{text}"
         parts.append(text if text.endswith("\n") else text + "\n")
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write("".join(parts))
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    atomic_write_text(Path(path), "".join(parts))
 
 
 def read_cif(path: Path | str) -> list[tuple[int, Any]]:
