@@ -62,6 +62,19 @@ from .regression import (
     regression_metrics,
     root_mean_squared_error,
 )
+from .spectra import (
+    DULONG_PETIT,
+    HC_OVER_KB,
+    heat_capacity,
+    heat_capacity_mae,
+    mean_wasserstein,
+    spectra_metrics,
+    spectrum_mae,
+    spectrum_mse,
+    spectrum_r2,
+    spectrum_rmse,
+    wasserstein,
+)
 
 __all__ = [
     "mean_absolute_error",
@@ -98,4 +111,15 @@ __all__ = [
     "emd_num_elements",
     "success_rate",
     "optimization_success_rates",
+    "HC_OVER_KB",
+    "DULONG_PETIT",
+    "spectrum_mae",
+    "spectrum_mse",
+    "spectrum_rmse",
+    "spectrum_r2",
+    "wasserstein",
+    "mean_wasserstein",
+    "heat_capacity",
+    "heat_capacity_mae",
+    "spectra_metrics",
 ]

@@ -43,7 +43,7 @@ from typing import Any, Callable, Literal, Mapping, Sequence
 
 import numpy as np
 
-TaskType = Literal["regression", "classification", "generation"]
+TaskType = Literal["regression", "classification", "generation", "spectra"]
 
 
 @dataclass(frozen=True)
@@ -53,8 +53,9 @@ class TaskSpec:
     Attributes:
         name: task identifier, e.g. ``"perov5_heat_ref"``.
         task_type: ``"regression"`` (one real target per crystal), ``"classification"``
-            (binary label per crystal, 1 = positive class) or ``"generation"`` (learn the
-            distribution of the training crystals and sample new ones).
+            (binary label per crystal, 1 = positive class), ``"generation"`` (learn the
+            distribution of the training crystals and sample new ones) or ``"spectra"`` (one
+            vector per crystal on a fixed grid, e.g. a phonon density of states).
         target: name of the target property in the dataset's own terms, e.g. ``"heat_ref"``
             (``"structure"`` for generation).
         unit: unit of the target (``"eV"``) or ``None`` for class labels and generation.
@@ -64,6 +65,9 @@ class TaskSpec:
             may size its decoders with it); ``None`` otherwise.
         elements: for generation, the chemical symbols occurring in the training split, sorted
             by atomic number; ``None`` otherwise.
+        grid: for spectra, the points the spectrum is given on (e.g. 51 frequencies, 0 to 1000
+            cm⁻¹); ``None`` otherwise.
+        grid_unit: unit of ``grid`` (``"cm^-1"``); ``None`` otherwise.
     """
 
     name: str
@@ -73,6 +77,8 @@ class TaskSpec:
     positive_class: str | None = None
     max_atoms: int | None = None
     elements: tuple[str, ...] | None = None
+    grid: tuple[float, ...] | None = None
+    grid_unit: str | None = None
 
 
 @dataclass(frozen=True)
@@ -84,7 +90,8 @@ class Sample:
             ``predictions.csv``.
         structure: a ``pymatgen.core.Structure`` (lattice in Å, fractional coordinates).
         target: regression: the property in ``TaskSpec.unit``; classification: 0 or 1;
-            ``None`` for samples handed to :meth:`ModelAdapter.predict` and for generation.
+            spectra: a float ``np.ndarray`` of shape ``(len(TaskSpec.grid),)``; ``None`` for
+            samples handed to :meth:`ModelAdapter.predict` and for generation.
     """
 
     id: str
@@ -162,8 +169,9 @@ class ModelAdapter(abc.ABC):
         classification models.
 
         Returns:
-            ``np.ndarray`` of shape ``(n_samples,)``, float64. Regression: the property in the
-            task's unit. Classification: the probability of the positive class, in [0, 1].
+            ``np.ndarray``, float64. Regression: shape ``(n_samples,)``, the property in the
+            task's unit. Classification: shape ``(n_samples,)``, the probability of the positive
+            class, in [0, 1]. Spectra: shape ``(n_samples, len(TaskSpec.grid))``.
         """
         raise NotImplementedError(f"{type(self).__name__} does not implement predict()")
 

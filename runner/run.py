@@ -180,10 +180,11 @@ def _check_generated(values: Any, n: int) -> list:
     return generated
 
 
-def _check_predictions(values: Any, n: int, task_type: str) -> np.ndarray:
+def _check_predictions(values: Any, n: int, task_type: str, width: int | None = None) -> np.ndarray:
     array = np.asarray(values, dtype=np.float64)
-    if array.shape != (n,):
-        raise ValueError(f"model returned predictions of shape {array.shape}, expected ({n},)")
+    expected = (n,) if width is None else (n, width)
+    if array.shape != expected:
+        raise ValueError(f"model returned predictions of shape {array.shape}, expected {expected}")
     if not np.all(np.isfinite(array)):
         raise ValueError(f"model returned {int((~np.isfinite(array)).sum())} non-finite predictions")
     if task_type == "classification" and (array.min() < 0 or array.max() > 1):
@@ -297,6 +298,13 @@ def execute(run_dir: Path) -> dict[str, Any]:
                 cache_dir=Path(spec.cache_dir) if spec.cache_dir else None, n_jobs=spec.n_jobs)
             write_csv(run_dir / GENERATED_CSV, scorer.generated_rows(generated))
             result["files"].update(generated_cif=GENERATED_CIF, generated_csv=GENERATED_CSV)
+        elif task.spec.task_type == "spectra":
+            grid = np.asarray(task.spec.grid, dtype=np.float64)
+            predictions = _check_predictions(raw, len(test), task.spec.task_type, width=grid.size)
+            y_true = np.stack([np.asarray(s.target, dtype=np.float64) for s in test])
+            result["metrics"], result["metric_details"] = scorer.score(y_true, predictions, grid)
+            write_csv(run_dir / PREDICTIONS_FILE, scorer.prediction_rows([s.id for s in test], y_true, predictions, grid))
+            result["files"]["predictions"] = PREDICTIONS_FILE
         else:
             predictions = _check_predictions(raw, len(test), task.spec.task_type)
             y_true = np.asarray([s.target for s in test], dtype=np.float64)

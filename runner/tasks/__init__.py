@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from runner.contract import TaskSpec
-from runner.datasets import LoadedDataset, cdvae
+from runner.datasets import DatasetError, LoadedDataset, cdvae, petretto
 
 
 class UnknownTaskError(KeyError):
@@ -46,7 +46,13 @@ class TaskDefinition:
     num_samples: int | None = None
 
     def load(self, variant: str, data_roots: Sequence[Path], max_samples: dict[str, int] | None = None) -> LoadedDataset:
-        """Load this task's data (see :func:`runner.datasets.cdvae.load` for the errors raised)."""
+        """Load this task's data (see :func:`runner.datasets.cdvae.load` and
+        :func:`runner.datasets.petretto.load` for the errors raised)."""
+        if self.dataset == petretto.NAME:
+            dataset, grid = petretto.load(variant, data_roots, max_samples)
+            if tuple(float(g) for g in grid) != self.spec.grid:
+                raise DatasetError(f"{dataset.path / 'data.csv'}: phfreq grid differs from task {self.spec.name}'s grid")
+            return dataset
         return cdvae.load(self.dataset, variant, data_roots, self.label, max_samples, self.holdout_fraction)
 
 
@@ -71,6 +77,14 @@ TASKS: dict[str, TaskDefinition] = {
         description="Classification of cubic perovskites (CDVAE's perov_5) into those with a non-zero indirect band "
                     "gap (ind_gap > 0 eV, GLLB-SC, about 4 % positive) and those without.",
         label=lambda row: int(float(row["ind_gap"]) > 0.0),
+    ),
+    "phonon_dos": TaskDefinition(
+        spec=TaskSpec(name="phonon_dos", task_type="spectra", target="phdos", unit="max-normalized",
+                      grid=tuple(float(f) for f in range(0, 1001, 20)), grid_unit="cm^-1"),
+        dataset=petretto.NAME,
+        description="Prediction of the phonon density of states (51 frequencies, 0-1000 cm^-1, max-normalized) of "
+                    "1,522 Materials Project crystals (Petretto et al. 2018) on the e3nn tutorial's published split.",
+        label=None,
     ),
     "perov5_generation": _generation(
         "perov5_generation", "perov_5",
@@ -97,9 +111,10 @@ def get_task(name: str) -> TaskDefinition:
 
 def driver(task_type: str):
     """The scoring module of a task type (has ``score(y_true, y_pred)`` and ``prediction_columns``)."""
-    from runner.tasks import classification, generation, regression
+    from runner.tasks import classification, generation, regression, spectra
 
-    drivers = {"regression": regression, "classification": classification, "generation": generation}
+    drivers = {"regression": regression, "classification": classification, "generation": generation,
+               "spectra": spectra}
     if task_type not in drivers:
         raise ValueError(f"no scoring driver for task type {task_type!r}; known: {sorted(drivers)}")
     return drivers[task_type]
