@@ -6,7 +6,10 @@ These are fakes on purpose: they exercise our own rendering of result files, not
 predictions written next to them). A generation fake writes ``generated.cif`` (real, small
 crystals built with pymatgen, one ``data_generated_<index>`` block each) and ``generated.csv``
 with properties computed from those structures; its validity, success rate and EMD metrics are
-computed from them too (COV-R/COV-P are fixed numbers: no fingerprints are computed here).
+computed from them too (COV-R/COV-P are fixed numbers: no fingerprints are computed here). A
+spectra fake (phonon DOS) writes a long-format ``predictions.csv`` (``id, frequency, target,
+prediction``) for Gaussian-peak spectra on a 51-point grid and computes every metric and per-crystal
+list from exactly those numbers.
 """
 
 from __future__ import annotations
@@ -193,6 +196,86 @@ def _write_generation(run_dir: Path, rng: np.random.Generator, n_requested: int,
 
 
 # --------------------------------------------------------------------------------------------
+# spectra fakes (phonon density of states)
+# --------------------------------------------------------------------------------------------
+
+SPECTRA_GRID = np.linspace(0.0, 1000.0, 51)  # cm^-1
+SPECTRA_TEMPERATURE_K = 300.0
+SPECTRA_DEFINITIONS = {
+    "MAE": "Mean absolute error of the max-normalized DOS over all test crystals and the 51 grid points.",
+    "Wasserstein": "Wasserstein-1 distance (cm^-1) between predicted and true DOS, each normalised to unit "
+                   "area on the grid; mean over the test crystals.",
+    "Cv_300K_MAE": "Mean absolute error of the harmonic heat capacity C_V(300 K) = 3R <E(hcw/kT)>_DOS "
+                   "(Einstein function averaged over the DOS), in J/(K mol).",
+}
+_R = 8.314462618  # J/(K mol)
+_C2 = 1.438776877  # hc/k_B in cm K
+
+
+def spectra_cv(grid: np.ndarray, dos: np.ndarray, temperature: float = SPECTRA_TEMPERATURE_K) -> float | None:
+    """Harmonic heat capacity (J/(K mol) of atoms) of a DOS on ``grid`` (cm^-1); ``None`` if empty."""
+    x = _C2 * grid / temperature
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        einstein = np.where(x > 1e-8, x ** 2 * np.exp(x) / np.expm1(x) ** 2, 1.0)
+    area = float(np.sum(dos))
+    return None if area <= 0 else float(3 * _R * np.sum(dos * einstein) / area)
+
+
+def spectra_wasserstein(grid: np.ndarray, a: np.ndarray, b: np.ndarray) -> float | None:
+    """Wasserstein-1 distance (grid units) between two non-negative spectra normalised to unit area."""
+    if a.sum() <= 0 or b.sum() <= 0:
+        return None
+    ca, cb = np.cumsum(a) / a.sum(), np.cumsum(b) / b.sum()
+    return float(np.sum(np.abs(ca - cb)[:-1] * np.diff(grid)))
+
+
+def _fake_spectra(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(true, predicted)``, each ``n x 51``: Gaussian-peak DOS, max-normalized; predictions are the
+    truth shifted in frequency, rescaled and with noise (per-crystal quality varies a lot)."""
+    grid = SPECTRA_GRID
+    true = np.zeros((n, grid.size))
+    pred = np.zeros((n, grid.size))
+    onset = 1 - np.exp(-(grid / 60.0) ** 2)  # a DOS vanishes at zero frequency
+    for i in range(n):
+        k = int(rng.integers(2, 5))
+        centres, widths, heights = rng.uniform(90, 900, k), rng.uniform(25, 80, k), rng.uniform(0.3, 1.0, k)
+
+        def dos(shift: float = 0.0, scale: float = 1.0) -> np.ndarray:
+            g = sum(h * np.exp(-0.5 * ((grid - shift - c * scale) / w) ** 2)
+                    for c, w, h in zip(centres, widths, heights))
+            return g * onset
+
+        t = dos()
+        true[i] = t / t.max()
+        quality = 0.4 + 3.0 * (i / max(1, n - 1)) ** 2 * rng.uniform(0.5, 1.5)
+        p = dos(shift=rng.normal(0, 12 * quality), scale=1 + rng.normal(0, 0.02 * quality))
+        p = np.clip(p / p.max() + rng.normal(0, 0.02 * quality, grid.size), 0, None)
+        pred[i] = p / p.max()
+    order = rng.permutation(n)  # quality does not follow the crystal order
+    return np.round(true[order], 6), np.round(pred[order], 6)
+
+
+def _spectra_metrics(true: np.ndarray, pred: np.ndarray) -> tuple[dict[str, float | None], dict[str, Any]]:
+    grid = SPECTRA_GRID
+    err = pred - true
+    mse = float(np.mean(err ** 2))
+    cv_true = [spectra_cv(grid, t) for t in true]
+    cv_pred = [spectra_cv(grid, p) for p in pred]
+    wass = [spectra_wasserstein(grid, t, p) for t, p in zip(true, pred)]
+    cv_err = [abs(a - b) for a, b in zip(cv_true, cv_pred) if a is not None and b is not None]
+    w_ok = [w for w in wass if w is not None]
+    metrics = {"MAE": float(np.mean(np.abs(err))), "MSE": mse, "RMSE": math.sqrt(mse),
+               "R2": float(1 - np.sum(err ** 2) / np.sum((true - true.mean()) ** 2)),
+               "Wasserstein": float(np.mean(w_ok)) if w_ok else None,
+               "Cv_300K_MAE": float(np.mean(cv_err)) if cv_err else None}
+    details = {"grid": [float(v) for v in grid], "grid_unit": "cm^-1", "temperature_K": SPECTRA_TEMPERATURE_K,
+               "per_crystal": {"MSE": [float(v) for v in np.mean(err ** 2, axis=1)], "Wasserstein": wass,
+                               "Cv_300K_true": cv_true, "Cv_300K_pred": cv_pred},
+               "definition": dict(SPECTRA_DEFINITIONS)}
+    return metrics, details
+
+
+# --------------------------------------------------------------------------------------------
 # the fake run directory
 # --------------------------------------------------------------------------------------------
 
@@ -201,12 +284,13 @@ def make_fake_run(run_dir: Path, *, task_type: str = "regression", status: str =
                   display_name: str = "Fake Model", run_id: str | None = None, gpu: bool = False,
                   seed: int = 0, n_test: int = 150, n_epochs: int = 12, n_samples: int = 700,
                   write_timeseries: bool = True, write_predictions: bool | None = None,
-                  n_generated: int = 24, write_generated: bool | None = None) -> dict[str, Any]:
+                  n_generated: int = 24, write_generated: bool | None = None, n_crystals: int = 12,
+                  crystal_ids: list[str] | None = None) -> dict[str, Any]:
     """Write a fake ``results/<run_id>/`` directory and return its ``result.json`` content.
 
     Args:
         run_dir: directory to create (its name is the default run id).
-        task_type: ``"regression"``, ``"classification"`` or ``"generation"``.
+        task_type: ``"regression"``, ``"classification"``, ``"generation"`` or ``"spectra"``.
         status: ``"ok"``, ``"failed"``, ``"timeout"`` or ``"oom"``; a non-ok run gets an error
             block, a short history, no metrics and (by default) no predictions.csv.
         display_name: ``model.display_name`` (put markup here to test escaping).
@@ -215,8 +299,10 @@ def make_fake_run(run_dir: Path, *, task_type: str = "regression", status: str =
         n_generated: generation: crystals requested (every 7th is not returned; ``n_test`` is the
             size of the reference set).
         write_generated: generation: write generated.cif and generated.csv (default: when ok).
+        n_crystals: spectra: test crystals (each a 51-point DOS on 0..1000 cm^-1).
+        crystal_ids: spectra: their ids (default ``mp-<n>``; put markup here to test escaping).
     """
-    if task_type not in ("regression", "classification", "generation"):
+    if task_type not in ("regression", "classification", "generation", "spectra"):
         raise ValueError(task_type)
     is_gen = task_type == "generation"
     run_dir = Path(run_dir)
@@ -280,6 +366,17 @@ def make_fake_run(run_dir: Path, *, task_type: str = "regression", status: str =
     if is_gen:
         if ok:
             metrics, details = _write_generation(run_dir, rng, n_generated, n_test, write_generated)
+    elif task_type == "spectra":
+        n_test = n_crystals
+        ids = list(crystal_ids) if crystal_ids is not None else [f"mp-{2000 + 37 * i}" for i in range(n_test)]
+        if len(ids) != n_test:
+            raise ValueError("crystal_ids must have n_crystals entries")
+        true, pred = _fake_spectra(rng, n_test)
+        if ok:
+            metrics, details = _spectra_metrics(true, pred)
+        rows = [[cid, f"{f:g}", f"{t:.6f}", f"{p:.6f}"]
+                for cid, ts, ps in zip(ids, true, pred) for f, t, p in zip(SPECTRA_GRID, ts, ps)]
+        header = ["id", "frequency", "target", "prediction"]
     elif task_type == "regression":
         target = rng.normal(-1.5, 0.8, n_test)
         pred = target + rng.normal(0.02, 0.12, n_test)
@@ -327,7 +424,8 @@ def make_fake_run(run_dir: Path, *, task_type: str = "regression", status: str =
     for e in range(1, epochs + 1):
         history.append({"epoch": e, "train_loss": float(0.9 * math.exp(-e / 3) + 0.05),
                         "val_loss": float(1.0 * math.exp(-e / 3.5) + 0.08), "lr": 1e-3,
-                        "loss_name": {"regression": "L1Loss", "classification": "BCEWithLogitsLoss"}.get(
+                        "loss_name": {"regression": "L1Loss", "classification": "BCEWithLogitsLoss",
+                                      "spectra": "MSELoss (DOS)"}.get(
                             task_type, "VAE loss (coord + type + lattice + KLD)"),
                         "seconds": 1.5})
 
@@ -359,9 +457,15 @@ def make_fake_run(run_dir: Path, *, task_type: str = "regression", status: str =
                   "unit": "eV/atom" if is_reg else None,
                   "positive_class": None if is_reg else "ind_gap > 0 eV"}
     sizes = {"train": 15142, "val": 1893, "test": n_test}
+    dataset_name = "perov_5"
     if is_gen:
         task_block = {"name": "perov5_generation", "target": "structure", "unit": None, "positive_class": None}
         sizes = {"train": 17035, "val": 0, "test": n_test}
+    elif task_type == "spectra":
+        task_block = {"name": "phdos", "target": "phdos", "unit": "max-normalized", "positive_class": None,
+                      "description": "phonon density of states on a 51-point grid, 0-1000 cm^-1"}
+        sizes = {"train": 1217, "val": 152, "test": n_test}
+        dataset_name = "phdos_e3nn"
     result: dict[str, Any] = {
         "schema_version": "1.0",
         "run_id": run_id,
@@ -369,7 +473,7 @@ def make_fake_run(run_dir: Path, *, task_type: str = "regression", status: str =
                   "paper": {"title": "A fake model for tests", "year": 2024}},
         "task": task_block,
         "task_type": task_type,
-        "dataset": {"name": "perov_5", "variant": "full", "split": "random 80/10/10",
+        "dataset": {"name": dataset_name, "variant": "full", "split": "random 80/10/10",
                     "sizes": sizes,
                     "sha256": {"data.csv": _SHA}},
         "status": status,

@@ -166,3 +166,18 @@ def test_sigterm_to_the_orchestrator_stops_and_keeps_the_run(tmp_path):
     assert "interrupted" in (run_dir / "run.log").read_text()
     leftover = subprocess.run(["pgrep", "-f", str(run_dir.name)], capture_output=True, text=True).stdout.strip()
     assert not leftover, f"runner processes left behind: {leftover}"
+
+
+def test_spectra_run_on_the_published_phonon_split(tmp_path):
+    out = run_mateval(["bench", "--model", "mean_baseline", "--task", "phonon_dos", "--results-dir", str(tmp_path),
+                       "--no-report", "--max-samples", "train=200,val=20,test=40", "--interval", "0.2"],
+                      cwd=REPO_ROOT, env=ENV)
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-3000:]
+    (run_dir,) = runs(tmp_path)
+    result = read_result(run_dir / "result.json")
+    assert result["status"] == "ok" and result["task_type"] == "spectra"
+    assert set(result["metrics"]) == {"MAE", "MSE", "RMSE", "R2", "Wasserstein", "Cv_300K_MAE"}
+    assert 0 < result["metrics"]["MAE"] < 1 and result["metrics"]["Wasserstein"] > 0
+    assert result["dataset"]["sizes"] == {"train": 200, "val": 20, "test": 40}
+    rows = (run_dir / "predictions.csv").read_text().splitlines()
+    assert rows[0] == "id,frequency,target,prediction" and len(rows) == 1 + 40 * 51

@@ -41,29 +41,39 @@ def chromium() -> str:
 @pytest.fixture(scope="module")
 def report(tmp_path_factory) -> Path:
     base = tmp_path_factory.mktemp("browser_report")
-    dirs = [base / "reg_ok", base / "cls_ok", base / "reg_failed", base / "gen_ok"]
+    dirs = [base / "reg_ok", base / "cls_ok", base / "reg_failed", base / "gen_ok", base / "spec_ok"]
     make_fake_run(dirs[0], task_type="regression", status="ok", display_name=MALICIOUS)
     make_fake_run(dirs[1], task_type="classification", status="ok", display_name="CGCNN classifier",
                   gpu=True, seed=1)
     make_fake_run(dirs[2], task_type="regression", status="failed", display_name="Broken Net", seed=2)
     make_fake_run(dirs[3], task_type="generation", status="ok", display_name="CDVAE generator", gpu=True, seed=3)
+    make_fake_run(dirs[4], task_type="spectra", status="ok", display_name="e3nn phonon DOS", gpu=True, seed=4,
+                  crystal_ids=[f"mp-{3000 + i}<i>{i}</i>" for i in range(12)])
     return render_report(dirs, base / "report.html")
 
 
 def test_dom_has_table_and_sections_and_no_injected_script(chromium, report: Path) -> None:
     dom = dump_dom(report)
     assert 'id="comparison-table"' in dom
-    assert len(re.findall(r'<th class="colhead"', dom)) == 4
-    for i in (1, 2, 3, 4):
+    assert len(re.findall(r'<th class="colhead"', dom)) == 5
+    for i in (1, 2, 3, 4, 5):
         assert f'id="run-{i}"' in dom
     assert "Broken Net" in dom and "FAILED" in dom and "CGCNN classifier" in dom
     # 3 + 3 + 2 figures of the first three runs; the generation run: timeseries, loss, two
-    # histograms and four structure drawings
-    assert dom.count("<svg") == 8 + 8
-    gen = dom[dom.index('id="run-4"'):]
+    # histograms and four structure drawings; the spectra run: timeseries, loss, best/median/worst
+    # spectra, MSE histogram and C_V parity
+    assert dom.count("<svg") == 8 + 8 + 7
+    gen = dom[dom.index('id="run-4"'):dom.index('id="run-5"')]
     assert len(re.findall(r'<figure class="structure">', gen)) == 4
     assert 'class="fig-hist-density"' in gen and 'class="fig-hist-elements"' in gen
     assert re.search(r'>Validity \(structure\)</th>', dom) and re.search(r"\d+\.\d\d %", dom)
+    spec = dom[dom.index('id="run-5"'):]
+    for key in ("spectrum-best", "spectrum-median", "spectrum-worst", "hist-mse", "parity-cv"):
+        assert f'class="fig-{key}' in spec, key
+    assert "Spectrum metrics (test set)" in dom and ">Wasserstein (cm⁻¹)</th>" in dom
+    # crystal ids with markup are text in the captions, never elements
+    assert len(re.findall(r'<span class="crystal-id mono">mp-\d+&lt;i&gt;\d+&lt;/i&gt;</span>', spec)) == 3
+    assert "<i>" not in spec
     # the malicious display name is text in the DOM, never an element
     assert MALICIOUS not in dom
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in dom
