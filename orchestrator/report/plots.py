@@ -35,6 +35,8 @@ __all__ = [
     "num_elements_histogram_svg",
     "structure_svg",
     "element_rgb",
+    "spectrum_svg",
+    "per_crystal_histogram_svg",
 ]
 
 #: Longest line drawn (points per series); longer series are decimated.
@@ -314,8 +316,13 @@ def loss_curves_svg(epochs: Sequence, train_loss: Sequence, val_loss: Sequence) 
 # --------------------------------------------------------------------------------------------
 
 
-def parity_svg(target: Sequence, prediction: Sequence, mae: float | None = None) -> str | None:
-    """Prediction against target with the y = x line; MAE (given, or computed here) in the legend."""
+def parity_svg(target: Sequence, prediction: Sequence, mae: float | None = None, *,
+               xlabel: str = "target", ylabel: str = "prediction", what: str = "test samples") -> str | None:
+    """Prediction against target with the y = x line; MAE (given, or computed here) in the legend.
+
+    ``xlabel``, ``ylabel`` and ``what`` (the legend's name of the points) must be fixed strings
+    chosen by the caller, never text taken from a result.
+    """
     t = _finite(target)
     p = _finite(prediction)
     m = np.isfinite(t) & np.isfinite(p)
@@ -333,13 +340,13 @@ def parity_svg(target: Sequence, prediction: Sequence, mae: float | None = None)
         ax = fig.add_subplot(1, 1, 1)
         dense = t.size > MAX_VECTOR_SCATTER
         ax.scatter(t, p, s=6 if dense else 12, alpha=0.45 if dense else 0.7, lw=0, color="C0",
-                   label=f"test samples (n = {t.size}), MAE = {_fmt(mae)}", rasterized=dense)
+                   label=f"{what} (n = {t.size}), MAE = {_fmt(mae)}", rasterized=dense)
         ax.plot([lo, hi], [lo, hi], color="#d62728", lw=1, label="y = x")
         ax.set_xlim(lo, hi)
         ax.set_ylim(lo, hi)
         ax.set_aspect("equal", adjustable="box")
-        ax.set_xlabel("target")
-        ax.set_ylabel("prediction")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
         ax.legend(loc="upper left", frameon=True, framealpha=0.85)
     return _svg_from_figure(fig)
 
@@ -631,4 +638,102 @@ def structure_svg(lattice: Sequence[Sequence[float]], frac_coords: Sequence[Sequ
         ax.view_init(elev=18, azim=-62)
         ax.set_axis_off()
         fig.subplots_adjust(0, 0, 1, 1)
+    return _svg_from_figure(fig)
+
+
+# --------------------------------------------------------------------------------------------
+# spectra: predicted vs true spectrum of one crystal, distribution of per-crystal errors
+# --------------------------------------------------------------------------------------------
+
+_TRUE_COLOUR = "#333333"
+_PRED_COLOUR = "#1f77b4"
+#: Colours of the crystals marked in the per-crystal histogram (best, median, worst).
+MARK_COLOURS = {"best": "#2ca02c", "median": "#ff7f0e", "worst": "#d62728"}
+
+
+def spectrum_svg(frequency: Sequence, target: Sequence, prediction: Sequence,
+                 xlabel: str = "frequency (cm⁻¹)", ylabel: str = "DOS") -> str | None:
+    """True (grey area, dark line) and predicted (blue line) spectrum of one crystal.
+
+    Points are sorted by frequency; a point with a non-finite frequency is dropped, a non-finite
+    DOS value leaves a gap in its line. ``xlabel``/``ylabel`` must be fixed strings chosen by the
+    caller. Returns ``None`` when fewer than two points have a finite frequency and a finite value.
+    """
+    f = _finite(frequency)
+    t = _finite(target)
+    p = _finite(prediction)
+    n = min(f.size, t.size, p.size)
+    f, t, p = f[:n], t[:n], p[:n]
+    keep = np.isfinite(f)
+    f, t, p = f[keep], t[keep], p[keep]
+    order = np.argsort(f, kind="stable")
+    f, t, p = f[order], t[order], p[order]
+    if (np.isfinite(t).sum() < 2 and np.isfinite(p).sum() < 2) or f.size < 2:
+        return None
+    idx = downsample_indices(f.size)
+    f, t, p = f[idx], t[idx], p[idx]
+    values = np.concatenate([t[np.isfinite(t)], p[np.isfinite(p)]])
+    lo, hi = min(0.0, float(values.min())), float(values.max())
+    fig = _new_figure(3.5, 2.5)
+    with matplotlib.rc_context(_RC):
+        ax = fig.add_subplot(1, 1, 1)
+        mt = np.isfinite(t)
+        ax.fill_between(f, np.where(mt, t, 0.0), 0.0, where=mt, color=_TRUE_COLOUR, alpha=0.12, lw=0)
+        ax.plot(f, t, color=_TRUE_COLOUR, lw=1.3, label="true")
+        ax.plot(f, p, color=_PRED_COLOUR, lw=1.3, ls="--", label="predicted")
+        ax.set_xlim(float(f[0]), float(f[-1]))
+        ax.set_ylim(lo, hi + 0.1 * ((hi - lo) or 1.0))
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        # above the axes: never on top of a peak
+        ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False, handlelength=1.8)
+    return _svg_from_figure(fig)
+
+
+def per_crystal_histogram_svg(values: Sequence, xlabel: str = "per-crystal MSE",
+                              marks: Mapping[str, float] | None = None,
+                              mean: float | None = None) -> str | None:
+    """Histogram of a per-crystal error over the test set.
+
+    Log-spaced bins on a log axis when all values are positive and span more than two decades.
+    ``marks`` maps the fixed names ``"best"``, ``"median"``, ``"worst"`` to values drawn as
+    vertical lines (other names are ignored); ``mean`` is drawn dashed. ``None`` when no value is
+    finite.
+    """
+    v = _finite(values)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return None
+    lo, hi = float(v.min()), float(v.max())
+    log = lo > 0 and hi / lo > 100
+    n_bins = int(min(40, max(6, math.ceil(math.sqrt(v.size) * 1.5))))
+    # a margin around the data so the lines of the extreme crystals are not on the axis border
+    if log:
+        margin = (hi / lo) ** 0.04
+        edges = np.geomspace(lo / margin, hi * margin, n_bins + 1)
+    else:
+        pad = (hi - lo) * 0.04
+        if pad < 1e-12 * max(1.0, abs(hi)):
+            pad = abs(hi) * 0.05 or 0.5
+        edges = np.linspace(lo - pad, hi + pad, n_bins + 1)
+    fig = _new_figure(4.4, 3.0)
+    with matplotlib.rc_context(_RC):
+        ax = fig.add_subplot(1, 1, 1)
+        ax.hist(v, bins=edges, color=_PRED_COLOUR, alpha=0.55, lw=0, label=f"test crystals (n = {v.size})")
+        ax.hist(v, bins=edges, color=_PRED_COLOUR, histtype="step", lw=1.0)
+        if log:
+            ax.set_xscale("log")
+        for name in ("best", "median", "worst"):
+            x = (marks or {}).get(name)
+            if x is not None and math.isfinite(x) and (x > 0 or not log):
+                ax.axvline(x, color=MARK_COLOURS[name], lw=1.4, label=f"{name} ({_fmt(x)})")
+        if mean is not None and math.isfinite(mean) and (mean > 0 or not log):
+            ax.axvline(mean, color="#555555", lw=1.0, ls="--", label=f"mean ({_fmt(mean)})")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("crystals")
+        ax.yaxis.get_major_locator().set_params(integer=True)
+        ax.set_ylim(bottom=0)
+        ax.set_xlim(edges[0], edges[-1])
+        # below the axes: never on top of the bars
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, frameon=False)
     return _svg_from_figure(fig)

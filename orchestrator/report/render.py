@@ -15,6 +15,13 @@ Generation runs (``task_type: "generation"``) get their metrics in the reference
 and number of elements (valid generated crystals from ``generated.csv`` against the reference lists
 in ``metric_details``) and drawings of the first few valid crystals of ``generated.cif``; a missing or
 corrupt ``generated.csv`` / ``generated.cif`` gives a note instead.
+
+Spectrum-prediction runs (``task_type: "spectra"``, e.g. phonon DOS) get their own metric group
+(MAE, MSE, RMSE, R², Wasserstein distance in cm⁻¹, C_V(300 K) MAE), and their section draws the
+predicted and true spectra of the best, the median and the worst test crystal by per-crystal MSE
+(from the long-format ``predictions.csv``: ``id, frequency, target, prediction``), a histogram of the
+per-crystal MSE and a parity plot of C_V(300 K); a missing or corrupt ``predictions.csv`` gives a
+note instead of the spectra.
 """
 
 from __future__ import annotations
@@ -46,6 +53,8 @@ __all__ = [
     "REGRESSION_METRICS",
     "CLASSIFICATION_METRICS",
     "GENERATION_METRICS",
+    "SPECTRA_METRICS",
+    "SPECTRA_LABELS",
     "format_percent",
 ]
 
@@ -81,6 +90,30 @@ _FIXED_DEFINITIONS = {
                    "reference crystals; lower is better.",
     "EMD_num_elements": "Earth mover's distance between the distributions of the number of elements per crystal "
                         "of the generated and the reference crystals; lower is better.",
+}
+SPECTRA_METRICS = ("MAE", "MSE", "RMSE", "R2", "Wasserstein", "Cv_300K_MAE")
+#: Row labels of the spectrum metrics (the spectra are max-normalized: MAE/MSE/RMSE have no unit).
+SPECTRA_LABELS = {
+    "MAE": "MAE",
+    "MSE": "MSE",
+    "RMSE": "RMSE",
+    "R2": "R²",
+    "Wasserstein": "Wasserstein (cm⁻¹)",
+    "Cv_300K_MAE": "C_V(300 K) MAE (J/(K·mol))",
+}
+#: Tooltips of the spectrum metric rows when the results carry no definition.
+_SPECTRA_DEFINITIONS = {
+    "MAE": "Mean absolute error between predicted and true spectrum over all test crystals and frequency "
+           "grid points (spectra max-normalized).",
+    "MSE": "Mean squared error between predicted and true spectrum over all test crystals and frequency grid "
+           "points (spectra max-normalized).",
+    "RMSE": "Square root of the MSE over all test crystals and frequency grid points.",
+    "R2": "Coefficient of determination of the predicted spectra, over all test crystals and frequency grid "
+          "points.",
+    "Wasserstein": "Wasserstein-1 (earth mover's) distance between predicted and true spectrum, each normalised "
+                   "to unit area, in cm⁻¹; mean over the test crystals.",
+    "Cv_300K_MAE": "Mean absolute error of the phonon heat capacity C_V at 300 K computed from the predicted and "
+                   "the true DOS, in J/(K·mol).",
 }
 _UNIT_METRICS = {"MAE": 1, "RMSE": 1, "MaxError": 1, "MSE": 2}
 _STATUS_CLASSES = {"ok": "ok", "failed": "failed", "timeout": "timeout", "oom": "oom"}
@@ -222,6 +255,11 @@ class Figure:
     svg: str | None = None
     note: str | None = None
     caption: str | None = None
+    #: extra CSS class of the <figure> ("small", "medium") and a line break after it
+    size: str = ""
+    break_after: bool = False
+    #: spectra: id of the crystal drawn (shown in the HTML caption, escaped)
+    crystal: str | None = None
 
 
 @dataclass
@@ -254,6 +292,7 @@ class RunView:
     confusion: dict | None = None
     figures: list[Figure] = field(default_factory=list)
     generation: dict | None = None
+    spectra: dict | None = None
 
 
 @dataclass
@@ -492,7 +531,7 @@ def _definition(runs: Sequence[RunView], name: str) -> str | None:
 
 
 _TASK_METRICS = {"regression": REGRESSION_METRICS, "classification": CLASSIFICATION_METRICS,
-                 "generation": GENERATION_METRICS}
+                 "generation": GENERATION_METRICS, "spectra": SPECTRA_METRICS}
 
 
 def _other_task_metric(run: RunView, name: str) -> bool:
@@ -501,22 +540,45 @@ def _other_task_metric(run: RunView, name: str) -> bool:
     return own is not None and name not in own and any(name in m for m in _TASK_METRICS.values())
 
 
-def _metric_rows(runs: Sequence[RunView], names: Sequence[str]) -> list[Row]:
+def _spectra_definition(runs: Sequence[RunView], name: str) -> str | None:
+    """Tooltip of a spectrum metric row: the definition(s) stored in the spectra results, else ours."""
+    found: list[str] = []
+    for r in runs:
+        if r.task_type != "spectra":
+            continue
+        text = _dig(r.result, "metric_details", "definition", name)
+        if isinstance(text, str) and text.strip() and text.strip() not in found:
+            found.append(text.strip())
+    if found:
+        return " | ".join(_short_json(t, 600) for t in found)
+    return _SPECTRA_DEFINITIONS.get(name)
+
+
+def _metric_rows(runs: Sequence[RunView], names: Sequence[str], spectra: bool = False) -> list[Row]:
+    """Rows of metric ``names``. With ``spectra`` the rows are the spectrum metrics (only spectra runs
+    have values); without it spectra runs are left out (their MAE is not a regression MAE)."""
+    def foreign(r: RunView) -> bool:
+        return (r.task_type == "spectra") != spectra
+
     rows = []
     for name in names:
-        power = _UNIT_METRICS.get(name, 0)
-        units = {_unit_suffix(r.unit, power) for r in runs if name in _as_dict(r.result.get("metrics"))}
+        power = 0 if spectra else _UNIT_METRICS.get(name, 0)
+        units = {_unit_suffix(r.unit, power) for r in runs
+                 if not foreign(r) and name in _as_dict(r.result.get("metrics"))}
         shared_unit = units.pop() if len(units) == 1 else None
         per_cell_units = power > 0 and shared_unit is None
-        label = GENERATION_LABELS.get(name, name)
+        label = SPECTRA_LABELS.get(name, name) if spectra else GENERATION_LABELS.get(name, name)
         if power and shared_unit:
             label = f"{name} {shared_unit}" if shared_unit.startswith("(") else f"{name} ({shared_unit})"
-        fmt = format_percent if name in _PERCENT_METRICS else format_metric
+        fmt = format_percent if name in _PERCENT_METRICS and not spectra else format_metric
         cells = []
         for r in runs:
             metrics = _as_dict(r.result.get("metrics"))
             value = metrics.get(name)
-            if _is_num(value):
+            if foreign(r):
+                see = " (see the spectrum metrics)" if r.task_type == "spectra" else ""
+                cells.append(Cell("—", f"{label} is not reported for {r.task_type or 'this'} tasks{see}", "dim"))
+            elif _is_num(value):
                 text = fmt(value)
                 unit = _unit_suffix(r.unit, power) if per_cell_units else None
                 cells.append(Cell(f"{text} {unit}" if unit else text, repr(value), "num"))
@@ -524,11 +586,16 @@ def _metric_rows(runs: Sequence[RunView], names: Sequence[str]) -> list[Row]:
                 cells.append(_status_cell(r, label))
             elif name in metrics:
                 cells.append(Cell("n/a", f"{label} could not be computed for this run (stored as null)", "na"))
-            elif r.task_type == "generation" and name in GENERATION_METRICS:
+            elif ((r.task_type == "generation" and name in GENERATION_METRICS)
+                  or (r.task_type == "spectra" and name in SPECTRA_METRICS)):
                 cells.append(Cell("n/a", f"{label} not recorded in result.json", "na"))
             else:
                 cells.append(Cell("—", f"{label} is not reported for {r.task_type or 'this'} tasks", "dim"))
-        rows.append(Row(label, cells, _definition(runs, name) if name in GENERATION_METRICS else None))
+        if spectra:
+            title = _spectra_definition(runs, name)
+        else:
+            title = _definition(runs, name) if name in GENERATION_METRICS else None
+        rows.append(Row(label, cells, title))
     return rows
 
 
@@ -536,11 +603,16 @@ def _comparison(runs: Sequence[RunView]) -> list[RowGroup]:
     resources = [Row(label, [_resource_cell(r, key, fam, agg, fmt) for r in runs])
                  for label, key, fam, agg, fmt in RESOURCE_ROWS]
     groups = [RowGroup("Resources", resources), RowGroup("Model", _model_rows(runs))]
-    names = _metric_names(runs)
+    spectra_runs = [r for r in runs if r.task_type == "spectra"]
+    names = _metric_names([r for r in runs if r.task_type != "spectra"])
     known = [m for m in REGRESSION_METRICS + CLASSIFICATION_METRICS if m in names]
     other = known + sorted(n for n in names if n not in known and n not in GENERATION_METRICS)
     if other:
         groups.append(RowGroup("Metrics (test set)", _metric_rows(runs, other)))
+    if spectra_runs:
+        extra = sorted(n for n in _metric_names(spectra_runs) if n not in SPECTRA_METRICS)
+        groups.append(RowGroup("Spectrum metrics (test set)",
+                               _metric_rows(runs, [*SPECTRA_METRICS, *extra], spectra=True)))
     if any(r.task_type == "generation" for r in runs) or any(n in GENERATION_METRICS for n in names):
         generation = [m for m in GENERATION_METRICS
                       if m in names or any(r.task_type == "generation" for r in runs)]
@@ -796,14 +868,14 @@ def _safe_plot(fig: Figure, make: Callable[[], str | None], empty_note: str) -> 
     return fig
 
 
-def _read_csv(path: Path, required: Sequence[str]):
+def _read_csv(path: Path, required: Sequence[str], dtype: Mapping[str, Any] | None = None):
     """``(frame, None)`` or ``(None, note)`` for a CSV that must contain ``required`` columns."""
     import pandas as pd
 
     if not path.is_file():
         return None, f"{path.name} not found — figure skipped."
     try:
-        frame = pd.read_csv(path)
+        frame = pd.read_csv(path, dtype=dtype) if dtype else pd.read_csv(path)
     except Exception as exc:  # noqa: BLE001 - pandas raises many types for bad files
         return None, f"{path.name} could not be read ({type(exc).__name__}: {exc}) — figure skipped."
     missing = [c for c in required if c not in frame.columns]
@@ -860,6 +932,11 @@ def _figures(run_dir: Path, result: dict, run: RunView) -> list[Figure]:
         figs.append(_roc_figure(pred_path, result, metrics))
     elif run.task_type == "generation":
         figs.extend(_generation_figures(run_dir, result, metrics))
+    elif run.task_type == "spectra":
+        spectra_figs, run.spectra = _spectra_section(pred_path, result, run)
+        # the spectra on their own row under the resource plot, then loss, histogram and C_V parity
+        trio = [f for f in spectra_figs if f.key.startswith("spectr")]
+        figs = figs[:1] + trio + figs[1:] + [f for f in spectra_figs if f not in trio]
     else:
         unit = f" [{run.unit}]" if run.unit else ""
         fig = Figure("parity", "Parity plot (test set)",
@@ -918,6 +995,199 @@ def _roc_figure(pred_path: Path, result: dict, metrics: Mapping) -> Figure:
                 point = plots.operating_point_from_curve(fpr, tpr, ths, thr)
     _safe_plot(fig, lambda: plots.roc_svg(fpr, tpr, auc, point, thr), "ROC curve has no finite points.")
     return fig
+
+
+# ----------------------------------------------------------------------------------------------
+# spectra runs
+# ----------------------------------------------------------------------------------------------
+
+_SPECTRA_COLUMNS = ("id", "frequency", "target", "prediction")
+_CM1_UNITS = {"cm^-1", "cm-1", "1/cm", "cm⁻¹", "cm**-1", "cm^{-1}"}
+#: Spectra of at most this many crystals are read from predictions.csv (bounds time and memory).
+MAX_SPECTRA_CRYSTALS = 200_000
+
+
+@dataclass
+class _Spectra:
+    """Long-format predictions.csv grouped by crystal, in the order of first appearance."""
+
+    ids: list[str]
+    frequency: list[Any]
+    target: list[Any]
+    prediction: list[Any]
+    mse: list[float]  # recomputed from the file; NaN where no finite pair
+
+
+def _load_spectra(path: Path) -> tuple[_Spectra | None, str | None]:
+    import numpy as np
+    import pandas as pd
+
+    frame, note = _read_csv(path, _SPECTRA_COLUMNS, dtype={"id": str})
+    if frame is None:
+        return None, note
+    freq = pd.to_numeric(frame["frequency"], errors="coerce")
+    keep = freq.notna() & frame["id"].notna()
+    if not keep.any():
+        return None, f"{path.name} has no row with a crystal id and a numeric frequency — figure skipped."
+    sub = pd.DataFrame({"id": frame.loc[keep, "id"].astype(str), "f": freq[keep],
+                        "t": pd.to_numeric(frame.loc[keep, "target"], errors="coerce"),
+                        "p": pd.to_numeric(frame.loc[keep, "prediction"], errors="coerce")})
+    if sub["id"].nunique() > MAX_SPECTRA_CRYSTALS:
+        return None, f"{path.name} holds more than {MAX_SPECTRA_CRYSTALS:,} crystals — figure skipped."
+    out = _Spectra([], [], [], [], [])
+    for cid, g in sub.groupby("id", sort=False):
+        g = g.sort_values("f", kind="stable")
+        t, p = g["t"].to_numpy(dtype=float), g["p"].to_numpy(dtype=float)
+        both = np.isfinite(t) & np.isfinite(p)
+        out.ids.append(str(cid))
+        out.frequency.append(g["f"].to_numpy(dtype=float))
+        out.target.append(t)
+        out.prediction.append(p)
+        out.mse.append(float(np.mean((p[both] - t[both]) ** 2)) if both.any() else math.nan)
+    return out, None
+
+
+def _aligned(details: Mapping, key: str, n: int | None) -> list[float | None] | None:
+    """``metric_details.per_crystal[key]`` as floats/None, or ``None`` if absent or of another length."""
+    values = _dig(details, "per_crystal", key)
+    if not isinstance(values, list) or (n is not None and len(values) != n):
+        return None
+    return [float(v) if _is_num(v) else None for v in values]
+
+
+def _rank_picks(mse: Sequence[float]) -> list[tuple[str, int]]:
+    """``[(which, index)]``: best, median and worst crystal by MSE (fewer when < 3 are finite)."""
+    order = sorted((i for i, v in enumerate(mse) if _is_num(v)), key=lambda i: (mse[i], i))
+    if not order:
+        return []
+    if len(order) == 1:
+        return [("only", order[0])]
+    if len(order) == 2:
+        return [("best", order[0]), ("worst", order[1])]
+    return [("best", order[0]), ("median", order[(len(order) - 1) // 2]), ("worst", order[-1])]
+
+
+_PICK_HEADINGS = {"best": "Best test crystal (lowest MSE)", "median": "Median test crystal (by MSE)",
+                  "worst": "Worst test crystal (highest MSE)", "only": "The only test crystal with an MSE"}
+
+
+def _spectra_section(pred_path: Path, result: dict, run: RunView) -> tuple[list[Figure], dict]:
+    """Figures and facts of a spectra run: best/median/worst spectra, MSE histogram, C_V parity."""
+    details = _as_dict(result.get("metric_details"))
+    metrics = _as_dict(result.get("metrics"))
+    spectra, note = _load_spectra(pred_path)
+    n = len(spectra.ids) if spectra is not None else None
+    grid_unit = details.get("grid_unit")
+    cm1 = grid_unit is None or str(grid_unit).strip() in _CM1_UNITS
+    xlabel = "frequency (cm⁻¹)" if cm1 else "frequency"
+    unit_txt = "cm⁻¹" if cm1 else str(grid_unit)
+    temp = details.get("temperature_K")
+    temp_txt = f"{temp:g} K" if _is_num(temp) else "300 K"
+
+    # per-crystal MSE: as reported (aligned with the crystals of predictions.csv), else recomputed
+    mse: list[float] = []
+    source = None
+    stored = _aligned(details, "MSE", n)
+    raw = _dig(details, "per_crystal", "MSE")
+    if spectra is not None:
+        if stored is not None:
+            mse = [v if v is not None else r for v, r in zip(stored, spectra.mse)]
+            filled = sum(v is None and _is_num(r) for v, r in zip(stored, spectra.mse))
+            source = "as reported in metric_details.per_crystal.MSE"
+            if filled:
+                source += f"; {filled} null value(s) recomputed from {pred_path.name}"
+        else:
+            mse = list(spectra.mse)
+            source = f"recomputed from {pred_path.name}"
+            if isinstance(raw, list):
+                source += (f" (metric_details.per_crystal.MSE has {len(raw):,} entries for {n:,} crystals: "
+                           "not aligned)")
+    elif stored is not None:
+        mse = [v if v is not None else math.nan for v in stored]
+        source = f"as reported in metric_details.per_crystal.MSE ({pred_path.name} unusable)"
+    picks = _rank_picks(mse)
+    wass = _aligned(details, "Wasserstein", n)
+
+    figs: list[Figure] = []
+    if spectra is None:
+        figs.append(Figure("spectra", "Predicted vs true spectra (test set)", note=note, break_after=True))
+    elif not picks:
+        figs.append(Figure("spectra", "Predicted vs true spectra (test set)", break_after=True,
+                           note=f"{pred_path.name} has no crystal with finite target and prediction values "
+                                "— figure skipped."))
+    else:
+        finite = sum(_is_num(v) for v in mse)
+        for k, (which, i) in enumerate(picks):
+            fig = Figure(f"spectrum-{which}", _PICK_HEADINGS[which], size="small", crystal=spectra.ids[i],
+                         break_after=k == len(picks) - 1)
+            caption = f"MSE = {format_metric(mse[i])}"
+            if wass is not None and wass[i] is not None:
+                caption += f" · Wasserstein = {format_metric(wass[i])} {unit_txt}"
+            rank = sorted(v for v in mse if _is_num(v)).index(mse[i]) + 1 if which != "only" else 1
+            caption += f" (rank {rank:,} of {finite:,} by MSE; {spectra.frequency[i].size} grid points)"
+            fig.caption = caption
+            _safe_plot(fig, lambda i=i: plots.spectrum_svg(spectra.frequency[i], spectra.target[i],
+                                                           spectra.prediction[i], xlabel=xlabel),
+                       f"Crystal has fewer than two finite points in {pred_path.name} — figure skipped.")
+            figs.append(fig)
+
+    # histogram of per-crystal MSE
+    fig = Figure("hist-mse", "Per-crystal MSE (test set)", size="medium")
+    finite_mse = [v for v in mse if _is_num(v)]
+    if not finite_mse:
+        why = note.replace(" — figure skipped.", "") if note else f"{pred_path.name} has no finite values"
+        fig.note = f"No per-crystal MSE: {why} and metric_details.per_crystal.MSE is not usable — figure skipped."
+    else:
+        marks = {w: mse[i] for w, i in picks if w != "only"}
+        mean = sum(finite_mse) / len(finite_mse)
+        fig.caption = (f"Per-crystal MSE of the {len(finite_mse):,} test crystals ({source}); coloured lines mark "
+                       "the crystals drawn above, the dashed line the mean.")
+        _safe_plot(fig, lambda: plots.per_crystal_histogram_svg(finite_mse, "per-crystal MSE", marks, mean),
+                   "No finite per-crystal MSE — figure skipped.")
+    figs.append(fig)
+
+    # C_V parity
+    fig = Figure("parity-cv", f"C_V({temp_txt}): predicted vs true", size="medium")
+    cv_t = _aligned(details, "Cv_300K_true", None)
+    cv_p = _aligned(details, "Cv_300K_pred", None)
+    if cv_t is None or cv_p is None:
+        fig.note = "metric_details.per_crystal has no Cv_300K_true / Cv_300K_pred lists — figure skipped."
+    elif len(cv_t) != len(cv_p):
+        fig.note = (f"metric_details.per_crystal.Cv_300K_true ({len(cv_t):,}) and Cv_300K_pred ({len(cv_p):,}) "
+                    "differ in length — figure skipped.")
+    else:
+        pairs = [(a, b) for a, b in zip(cv_t, cv_p) if a is not None and b is not None]
+        left_out = len(cv_t) - len(pairs)
+        mae = metrics.get("Cv_300K_MAE")
+        fig.caption = (f"Heat capacity at {temp_txt} from the predicted against that from the true DOS, per test "
+                       f"crystal, in J/(K·mol); the red line is y = x; "
+                       + ("MAE as reported in result.json (Cv_300K_MAE)." if _is_num(mae) else "MAE computed here.")
+                       + (f" {left_out:,} crystal(s) without a C_V value left out." if left_out else ""))
+        _safe_plot(fig, lambda: plots.parity_svg([a for a, _ in pairs], [b for _, b in pairs],
+                                                 mae if _is_num(mae) else None,
+                                                 xlabel="C_V true (J/(K·mol))", ylabel="C_V predicted (J/(K·mol))",
+                                                 what="test crystals"),
+                   "No crystal has both a true and a predicted C_V value — figure skipped.")
+    figs.append(fig)
+
+    # facts for the section
+    facts: list[tuple[str, str]] = []
+    if spectra is not None:
+        facts.append(("Test crystals", f"{n:,} (in {pred_path.name})"))
+    elif _is_num(_dig(result, "dataset", "sizes", "test")):
+        facts.append(("Test crystals", f"{_dig(result, 'dataset', 'sizes', 'test'):,} (size of the test split)"))
+    grid = [v for v in _as_list(details.get("grid")) if _is_num(v)]
+    if grid:
+        facts.append(("Frequency grid", f"{len(grid):,} points, {_sig3(min(grid))}–{_sig3(max(grid))} {unit_txt}"))
+    if run.unit:
+        facts.append(("Spectrum normalisation", run.unit))
+    if _is_num(temp):
+        facts.append(("C_V temperature", temp_txt))
+    if source:
+        facts.append(("Per-crystal MSE", source))
+    definitions = [(SPECTRA_LABELS.get(str(k), str(k)), _short_json(v, 1000))
+                   for k, v in _as_dict(details.get("definition")).items() if v not in (None, "")]
+    return figs, {"facts": facts, "definitions": definitions}
 
 
 # ----------------------------------------------------------------------------------------------
