@@ -49,7 +49,7 @@ local-base-image: $(STAMP)
 image-locks: $(STAMP)
 	@test -x build/pip-tools/bin/pip-compile || ($(PYTHON) -m venv build/pip-tools && build/pip-tools/bin/pip install --quiet pip-tools)
 	$(BIN)/python -m orchestrator.locks --pip-compile build/pip-tools/bin/pip-compile images/base
-	$(BIN)/python -m orchestrator.locks --pip-compile build/pip-tools/bin/pip-compile images/matformer images/symat
+	$(BIN)/python -m orchestrator.locks --pip-compile build/pip-tools/bin/pip-compile images/matformer images/symat images/pdos
 
 report: $(STAMP)
 	$(BIN)/mateval report --results-dir $(RESULTS) $(ARGS)
