@@ -125,7 +125,9 @@ def load(variant: str, data_roots: Sequence[Path], max_samples: dict[str, int] |
             samples.append(Sample(id=mp_id, structure=parse_structure(record["structure"], path=path, row=row,
                                                                      mp_id=mp_id), target=dos))
         splits[split] = samples
-    dataset = LoadedDataset(name=NAME, variant=variant, path=directory, splits=splits,
+    if variant == "subset":
+        notes.append("the phonon data ship whole: the subset and full variants are the same published split")
+    dataset = LoadedDataset(name=NAME, variant="full", path=directory, splits=splits,
                             sha256={name: file_sha256(directory / name) for name in FILES},
                             split_description="the phononDoS tutorial's published idx_train / idx_valid / idx_test "
                                               "(element-balanced, 1,192 / 141 / 189)", notes=notes)
