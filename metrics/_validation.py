@@ -23,14 +23,19 @@ from numpy.typing import ArrayLike
 _MAX_SHOWN = 10  # unique offending values quoted in an error message
 
 
-def _as_1d_float(x: ArrayLike, name: str) -> np.ndarray:
-    """Convert ``x`` to a 1-D float64 array, or raise naming ``name``."""
+def _to_float64(x: ArrayLike, name: str) -> np.ndarray:
+    """``np.asarray(x, float64)``, or a ValueError naming ``name`` when ``x`` is not numeric."""
     try:
-        arr = np.asarray(x, dtype=np.float64)
+        return np.asarray(x, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise ValueError(
             f"{name} must contain real numbers; could not convert it to float64: {exc}"
         ) from None
+
+
+def _as_1d_float(x: ArrayLike, name: str) -> np.ndarray:
+    """Convert ``x`` to a 1-D float64 array, or raise naming ``name``."""
+    arr = _to_float64(x, name)
     if arr.ndim != 1:
         hint = ""
         if arr.ndim == 2 and arr.shape[1] == 1:

@@ -26,6 +26,7 @@ import scipy.constants as _const
 from numpy.typing import ArrayLike
 from scipy.stats import wasserstein_distance as _wasserstein_distance
 from sklearn import metrics as _skm
+from ._validation import _to_float64
 
 __all__ = [
     "HC_OVER_KB",
@@ -61,12 +62,7 @@ _X_SERIES = 1e-4
 
 def _as_2d_float(x: ArrayLike, name: str) -> np.ndarray:
     """Convert ``x`` to a non-empty, finite 2-D float64 array, or raise naming ``name``."""
-    try:
-        arr = np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(
-            f"{name} must contain real numbers; could not convert it to float64: {exc}"
-        ) from None
+    arr = _to_float64(x, name)
     if arr.ndim != 2:
         hint = " (a single spectrum: pass it as one row, x[np.newaxis, :])" if arr.ndim == 1 else ""
         raise ValueError(
@@ -89,12 +85,7 @@ def _as_2d_float(x: ArrayLike, name: str) -> np.ndarray:
 
 def _check_grid(grid: ArrayLike, n_grid: int, name: str = "grid") -> np.ndarray:
     """1-D, finite, strictly increasing, length ``n_grid`` (at least 2)."""
-    try:
-        g = np.asarray(grid, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(
-            f"{name} must contain real numbers; could not convert it to float64: {exc}"
-        ) from None
+    g = _to_float64(grid, name)
     if g.ndim != 1:
         raise ValueError(f"{name} must be 1-D; got an array with ndim={g.ndim} and shape {g.shape}")
     if g.size != n_grid:
