@@ -5,6 +5,7 @@
 #   make bench MODEL=matformer BACKEND=docker [BASE_IMAGE=mateval/local-base:latest] [GPUS=0,1]
 #   make local-base-image               stand-in base image for hosts that reach no registry
 #   make build MODEL=matformer          build the model's Docker image (and the base)
+#   make local-slurm                    a real one-node Slurm cluster on this machine (root)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -22,7 +23,7 @@ PYTEST_ARGS ?=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.mateval-installed
 
-.PHONY: venv bench test report models build local-base-image image-locks clean-venv
+.PHONY: venv bench test report models build local-base-image local-slurm image-locks clean-venv
 
 venv: $(STAMP)
 
@@ -44,6 +45,9 @@ build: $(STAMP)
 
 local-base-image: $(STAMP)
 	$(BIN)/mateval local-base-image
+
+local-slurm: $(STAMP)
+	$(BIN)/mateval local-slurm
 
 # Recompile the images' hash-pinned locks (needs network; pip-tools in a throw-away venv).
 image-locks: $(STAMP)

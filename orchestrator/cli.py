@@ -108,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("local-base-image", help="build mateval/local-base:latest (debootstrap + torch CPU wheel), "
                    "a stand-in base image for hosts without a registry")
 
+    sub.add_parser("local-slurm", help="start a real one-node Slurm cluster on this machine (root; idempotent)")
+
     check = sub.add_parser("check-result", help="validate result.json files against the schema")
     check.add_argument("files", nargs="+")
     return parser
@@ -277,6 +279,18 @@ def cmd_local_base_image(_: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_local_slurm(_: argparse.Namespace) -> int:
+    """``mateval local-slurm``: see :mod:`orchestrator.local_slurm`."""
+    from orchestrator.local_slurm import LocalSlurmError, ensure_cluster
+
+    try:
+        ensure_cluster(lambda line: console.print(f"mateval: {line}", markup=False))
+    except LocalSlurmError as exc:
+        console.print(f"mateval: {exc}", markup=False)
+        return 1
+    return 0
+
+
 def cmd_check_result(args: argparse.Namespace) -> int:
     """``mateval check-result``: exit 1 if any file fails."""
     failed = 0
@@ -300,7 +314,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     args = build_parser().parse_args(argv)
     handler = {"bench": cmd_bench, "report": cmd_report, "models": cmd_models, "check-result": cmd_check_result,
-               "build": cmd_build, "local-base-image": cmd_local_base_image}
+               "build": cmd_build, "local-base-image": cmd_local_base_image, "local-slurm": cmd_local_slurm}
     return handler[args.command](args)
 
 

@@ -1,0 +1,63 @@
+"""A real one-node Slurm cluster (``make local-slurm``) runs the runner as a batch job on real data.
+
+Groundwork for the Slurm backend: the cluster set-up is idempotent, and a job submitted with sbatch
+runs ``python -m runner --results ...`` on the node and leaves an ``ok`` result. Without Slurm
+these tests skip, except under CI=true, where they fail."""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+from runner.result import read_result
+from tests.conftest import FIXTURE_MODELS, REPO_ROOT, require
+
+pytestmark = pytest.mark.slurm
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    from orchestrator.local_slurm import LocalSlurmError, ensure_cluster, node_state
+
+    require(os.geteuid() == 0 or node_state() is not None, "needs root to start a local Slurm cluster")
+    require(shutil.which("apt-get") is not None or shutil.which("slurmctld") is not None, "no Slurm and no apt-get")
+    try:
+        return ensure_cluster(lambda line: None)
+    except LocalSlurmError as exc:
+        require(False, str(exc))
+
+
+def test_setup_is_idempotent(cluster):
+    from orchestrator.local_slurm import ensure_cluster
+
+    messages = []
+    assert ensure_cluster(messages.append) in ("idle", "mixed", "allocated")
+    assert messages and "is up" in messages[0]
+
+
+def test_runner_as_a_batch_job(cluster, tmp_path):
+    script = tmp_path / "job.sh"
+    script.write_text("#!/bin/bash\nset -e\ncd " + str(REPO_ROOT) + "\n" + " ".join([
+        sys.executable, "-m", "runner", "--results", str(tmp_path / "results"), "--model-dir",
+        str(FIXTURE_MODELS / "mean_baseline"), "--task", "perov5_heat_ref", "--data-root", str(REPO_ROOT / "data"),
+        "--set", "epochs=1", "--interval", "0.2", "--backend", "slurm"]) + "\n")
+    submitted = subprocess.run(["sbatch", "--parsable", "--time=5", "--cpus-per-task=1", "--mem=2G",
+                                "-o", str(tmp_path / "slurm-%j.out"), str(script)],
+                               capture_output=True, text=True, timeout=60)
+    assert submitted.returncode == 0, submitted.stderr
+    job_id = submitted.stdout.strip().split(";")[0]
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        state = subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T"], capture_output=True, text=True).stdout.strip()
+        if not state:
+            break
+        time.sleep(2)
+    log = (tmp_path / f"slurm-{job_id}.out").read_text()
+    (run_dir,) = list((tmp_path / "results").iterdir())
+    result = read_result(run_dir / "result.json")
+    assert result["status"] == "ok", log[-3000:]
+    assert result["backend"] == "slurm" and result["metrics"]["MAE"] > 0
+    assert "epoch 1/1" in (run_dir / "run.log").read_text()
