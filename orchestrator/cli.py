@@ -196,7 +196,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if not finished:
         console.print("mateval: nothing was run")
         return 2
-    print_summary(results.summary_rows(results.load_results(finished)))
+    loaded = results.load_results(finished)
+    print_summary(results.summary_rows(loaded))
     for directory in finished:
         console.print(f"result: {directory / 'result.json'}")
     if not args.no_report:
@@ -204,7 +205,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
         report = render(finished, results_root / f"report-{stamp}.html", f"mateval bench {args.model}")
         if report:
             console.print(f"report: {report}")
-    loaded = results.load_results(finished)
     return 130 if interrupted else (0 if all(r and r["status"] == "ok" for _, r, _ in loaded) else 1)
 
 
