@@ -67,22 +67,32 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     bench = sub.add_parser("bench", help="train, evaluate and score models")
-    bench.add_argument("--model", required=True, help="model name, comma-separated names, or 'all'")
+    bench.add_argument("--model", default=None, help="model name, comma-separated names, or 'all' (or use --grid)")
+    bench.add_argument("--grid", default=None, metavar="FILE", help="grid file (YAML) listing models, tasks and "
+                       "seeds; runs on every backend (see examples/grid-small.yaml); flags override its fields")
     bench.add_argument("--task", action="append", default=[], help="task name (repeatable); default: the model's default tasks")
     bench.add_argument("--seed", type=int, action="append", default=[], help="seed (repeatable; default 0)")
-    bench.add_argument("--backend", default="auto", help="auto (Docker when a daemon answers and the base image is "
-                       "present, else local) | local | docker")
+    bench.add_argument("--backend", default=None, help="auto (default: Docker when a daemon answers and the base "
+                       "image is present, else local) | local | docker | slurm")
+    bench.add_argument("--resume", action="store_true", help="skip runs that already have an ok result for the same "
+                       "model, task, seed, data checksum and configuration hash")
     bench.add_argument("--base-image", default=None, help="Docker: parent image of images/base (default: "
                        "an official CUDA PyTorch image; without a registry: mateval/local-base:latest)")
     bench.add_argument("--gpus", default="all", help="Docker: 'all', 'none' or GPU indices '0,1'")
     bench.add_argument("--memory", default=None, help="Docker: container memory limit, e.g. 16g")
     bench.add_argument("--cpus", type=float, default=None, help="Docker: CPU limit, e.g. 4")
-    bench.add_argument("--data", default="subset", choices=("subset", "full"),
+    bench.add_argument("--slurm-config", default=None, metavar="FILE", help="Slurm: settings file (YAML; default "
+                       "$MATEVAL_SLURM_CONFIG): partition, time, gpus, cpus, mem, account, container, image, ...")
+    bench.add_argument("--slurm", action="append", default=[], metavar="KEY=VALUE",
+                       help="Slurm: one setting, over the file and the grid (e.g. partition=gpu, time=120, gpus=1)")
+    bench.add_argument("--sbatch", action="append", default=[], metavar="OPTION=VALUE",
+                       help="Slurm: an extra sbatch option (e.g. constraint=a100)")
+    bench.add_argument("--data", default=None, choices=("subset", "full"),
                        help="'subset' (embedded compact real subset, default) or 'full' (needs --data-dir/MATEVAL_DATA)")
     bench.add_argument("--data-dir", default=None, help="directory holding full datasets (default: $MATEVAL_DATA)")
     bench.add_argument("--results-dir", default="results", help="where run directories go (default: results)")
-    bench.add_argument("--profile", default="bench", choices=("bench", "paper"),
-                       help="'bench': model.yaml's bench_hyperparameters (e.g. fewer epochs); 'paper': paper defaults")
+    bench.add_argument("--profile", default=None, choices=("bench", "paper"),
+                       help="'bench' (default): model.yaml's bench_hyperparameters (e.g. fewer epochs); 'paper': paper defaults")
     bench.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="override a hyperparameter")
     bench.add_argument("--max-samples", default=None, metavar="train=N,val=N,test=N",
                        help="keep only the first N samples of a split (smoke runs)")
@@ -145,67 +155,136 @@ def render(run_dirs: list[Path], output: Path, title: str) -> Path | None:
         return None
 
 
+def _slurm_config(args: argparse.Namespace, grid):
+    """The Slurm settings: file, then the grid's ``slurm:`` section, then ``--slurm``, then ``--sbatch``."""
+    from orchestrator.backends.slurm import load_config
+
+    layers = []
+    if grid is not None and grid.slurm:
+        layers.append((grid.slurm, f"{grid.path}"))
+    layers.append((parse_assignments(args.slurm, "--slurm"), "--slurm"))
+    config = load_config(args.slurm_config, layers)
+    extra = parse_assignments(args.sbatch, "--sbatch")
+    return config.updated({"sbatch": {**config.sbatch, **extra}}, "--sbatch") if extra else config
+
+
+def _plan(args: argparse.Namespace):
+    """Grid, settings, plan, backend and the data roots of ``mateval bench`` (errors raised as they are)."""
+    from orchestrator import plan
+    from orchestrator.grid import load_grid
+
+    grid = load_grid(args.grid) if args.grid else None
+    if not args.model and grid is None:
+        raise ValueError("bench: give --model NAME (or 'all') or --grid FILE")
+    manifests = plan.resolve(grid, args.model)
+    plan.check_tasks(grid, args.task)
+    max_samples = parse_max_samples(args.max_samples)
+    settings = plan.Settings(
+        data_variant=args.data or (grid.data if grid else None) or "subset",
+        profile=args.profile or (grid.profile if grid else None) or "bench",
+        overrides=dict(grid.overrides) if grid else {},
+        max_samples=max_samples or (grid.max_samples if grid else None),
+        num_samples=args.num_samples or (grid.num_samples if grid else None),
+        timeout_s=args.timeout or (grid.timeout_s if grid else None))
+    seeds = args.seed or (list(grid.seeds) if grid else [0])
+    skipped: list[str] = []
+    planned = plan.build(manifests, args.task, seeds, settings, parse_assignments(args.set, "--set"), grid, skipped)
+    name = args.backend or (grid.backend if grid else None) or "auto"
+    slurm = _slurm_config(args, grid) if name == "slurm" else None
+    backend, choice = get_backend(name, args.base_image, args.gpus, args.memory, args.cpus, slurm=slurm,
+                                  say=lambda line: console.print(f"mateval: {line}", markup=False, highlight=False))
+    return grid, settings, planned, skipped, backend, choice
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
-    """``mateval bench``: run every (model, task, seed) and summarize."""
+    """``mateval bench``: run every (model, task, seed) of ``--model`` or ``--grid`` and summarize."""
+    from orchestrator import plan
+    from orchestrator.backends.slurm import SlurmConfigError
+    from orchestrator.grid import GridError
+
     try:
-        manifests = registry.resolve_models(args.model)
-        overrides = parse_assignments(args.set, "--set")
-        max_samples = parse_max_samples(args.max_samples)
-        for task in args.task:
-            get_task(task)
-        backend, choice = get_backend(args.backend, args.base_image, args.gpus, args.memory, args.cpus)
-    except (ManifestError, UnknownTaskError, ValueError, RuntimeError) as exc:
+        grid, settings, planned, skipped, backend, choice = _plan(args)
+    except (GridError, SlurmConfigError, ManifestError, UnknownTaskError, ValueError, RuntimeError) as exc:
         console.print(f"mateval: {exc}", markup=False)
         return 2
     console.print(f"mateval: {choice}", markup=False)
+    for line in skipped:
+        console.print(f"mateval: skipping {line}", markup=False)
     results_root = Path(args.results_dir).resolve()
     results_root.mkdir(parents=True, exist_ok=True)
-    roots = [str(p) for p in registry.data_roots(args.data_dir)]
+    roots = registry.data_roots(args.data_dir)
+    kept: list[Path] = []
+    if args.resume:
+        planned, already = plan.drop_completed(planned, settings, roots, results.run_dirs(results_root))
+        for item, directory in already:
+            console.print(f"mateval: resume: {item.manifest.name} on {item.task} seed {item.seed} already ok in "
+                          f"{directory.name}; not run again", markup=False)
+        kept = [directory for _, directory in already]
+    if not planned:
+        console.print("mateval: nothing to run" + (f": all {len(kept)} runs already have an ok result" if kept else ""))
+        if not kept:
+            return 2
     sha = registry.git_sha()
-    seeds = args.seed or [0]
-    plan = [(m, t, s) for m in manifests for t in (args.task or m.data["default_tasks"]) for s in seeds]
-    finished: list[Path] = []
-    interrupted = False
-    for index, (manifest, task, seed) in enumerate(plan, start=1):
-        if get_task(task).spec.task_type not in manifest.data["task_types"]:
-            console.print(f"mateval: skipping {manifest.name} on {task}: task type not supported by the model")
-            continue
-        spec = RunSpec(run_id=results.new_run_id(manifest.name, task, seed), model=manifest.name,
-                       model_dir=str(manifest.folder), task=task, seed=seed, data_variant=args.data, data_roots=roots,
-                       profile=args.profile, overrides=overrides, max_samples=max_samples,
+    runs = []
+    for item in planned:
+        manifest = item.manifest
+        timeout = backend.time_limit_s(settings.timeout_s or manifest.data.get("timeout_s", DEFAULT_TIMEOUT_S))
+        spec = RunSpec(run_id=results.new_run_id(manifest.name, item.task, item.seed), model=manifest.name,
+                       model_dir=str(manifest.folder), task=item.task, seed=item.seed,
+                       data_variant=settings.data_variant, data_roots=[str(p) for p in roots],
+                       profile=settings.profile, overrides=item.overrides, max_samples=settings.max_samples,
                        sampling_interval_s=args.interval, backend=backend.name, git_sha=sha,
-                       num_samples=args.num_samples, n_jobs=args.jobs, cache_dir=str(results_root / ".cache"),
-                       timeout_s=args.timeout or manifest.data.get("timeout_s", DEFAULT_TIMEOUT_S))
-        staging = results.prepare(results_root, spec)
-        console.print(f"[bold]mateval[/bold] [{index}/{len(plan)}] {manifest.display_name} on {task} "
-                      f"(seed {seed}, {backend.name}) -> {results_root / spec.run_id}")
-        echo = None if args.quiet else (lambda line: console.print(f"  | {line}", markup=False, highlight=False))
-        try:
-            outcome = backend.run(spec, staging, spec.timeout_s, staging / LOG_FILE, echo)
-        except KeyboardInterrupt:
-            from orchestrator.backends import RunOutcome
+                       num_samples=settings.num_samples, n_jobs=args.jobs, cache_dir=str(results_root / ".cache"),
+                       timeout_s=timeout, config_sha256=item.config_sha256)
+        runs.append((spec, results.prepare(results_root, spec)))
+    if runs:
+        console.print(f"mateval: {len(runs)} run(s) on backend {backend.name}", markup=False)
+    finished: list[Path] = []
+    echo = None if args.quiet else (lambda line: console.print(f"  | {line}", markup=False, highlight=False))
 
-            outcome, interrupted = RunOutcome(exit_code=-2, timed_out=False, wall_s=0.0, message="interrupted"), True
-            (staging / LOG_FILE).open("a").write("mateval: the orchestrator was interrupted; the run was stopped\n")
+    def announce(index: int, spec: RunSpec):
+        console.print(f"[bold]mateval[/bold] [{index}/{len(runs)}] {spec.model} on {spec.task} "
+                      f"(seed {spec.seed}, {backend.name}) -> {results_root / spec.run_id}")
+        return echo
+
+    def done(spec: RunSpec, staging: Path, outcome) -> dict:
         result = results.finalize(staging, spec, outcome)
         finished.append(results.publish(staging, results_root))
-        console.print(f"mateval: {spec.run_id}: status {result['status']}")
-        if interrupted:
-            console.print("mateval: interrupted; finished results are kept")
-            break
-    if not finished:
+        console.print(f"mateval: {spec.run_id}: status {result['status']}", markup=False)
+        return result
+
+    interrupted, error = False, None
+    try:
+        backend.run_all(runs, done, announce)
+    except KeyboardInterrupt:
+        interrupted = True
+        console.print("mateval: interrupted; finished results are kept")
+    except (SlurmConfigError, RuntimeError) as exc:
+        error = exc
+        console.print(f"mateval: {exc}", markup=False)
+    finally:
+        for _, staging in runs:  # never started: nothing to keep
+            if staging.exists() and not (staging / "result.json").exists():
+                shutil.rmtree(staging, ignore_errors=True)
+    shown = kept + finished
+    if not shown:
         console.print("mateval: nothing was run")
         return 2
-    loaded = results.load_results(finished)
+    loaded = results.load_results(shown)
     print_summary(results.summary_rows(loaded))
     for directory in finished:
         console.print(f"result: {directory / 'result.json'}")
     if not args.no_report:
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
-        report = render(finished, results_root / f"report-{stamp}.html", f"mateval bench {args.model}")
+        title = f"mateval bench {grid.name if grid else args.model}"
+        report = render(shown, results_root / f"report-{stamp}.html", title)
         if report:
             console.print(f"report: {report}")
-    return 130 if interrupted else (0 if all(r and r["status"] == "ok" for _, r, _ in loaded) else 1)
+    if interrupted:
+        return 130
+    if error is not None:
+        return 2
+    return 0 if all(r and r["status"] == "ok" for _, r, _ in loaded) else 1
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -39,28 +39,51 @@ def prepare(results_root: Path, spec: RunSpec) -> Path:
     return staging
 
 
-def _status_from_outcome(outcome: RunOutcome) -> tuple[str, str, str]:
-    """(status, error type, message) for a run that left no valid result."""
+def _forced_status(outcome: RunOutcome, spec: RunSpec) -> tuple[str, str, str] | None:
+    """(status, error type, message) that how the run ended imposes, whatever the runner wrote:
+    a timeout, the out-of-memory killer, or a cancellation; ``None`` otherwise."""
+    detail = f" ({outcome.message})" if outcome.message else ""
     if outcome.timed_out:
-        return "timeout", "Timeout", f"run exceeded its time limit ({outcome.message or 'timeout'})"
+        limit = f" of {spec.timeout_s:g} s" if spec.timeout_s else ""
+        return "timeout", "Timeout", f"run exceeded its time limit{limit}{detail}"
     if outcome.oom_killed:
-        return "oom", "OOMKilled", f"the out-of-memory killer ended the run (exit {outcome.exit_code})"
+        return "oom", "OOMKilled", f"the out-of-memory killer ended the run (exit {outcome.exit_code}){detail}"
+    if outcome.cancelled:
+        return "cancelled", "Cancelled", outcome.message or "the run was cancelled"
+    return None
+
+
+def _status_from_outcome(outcome: RunOutcome, spec: RunSpec) -> tuple[str, str, str]:
+    """(status, error type, message) for a run that left no valid result."""
+    forced = _forced_status(outcome, spec)
+    if forced:
+        return forced
     code = outcome.exit_code
+    detail = f" ({outcome.message})" if outcome.message else ""
     if code is None:
-        return "failed", "NotStarted", outcome.message or "the run could not be started"
+        return "failed", outcome.error_type or "NotStarted", outcome.message or "the run could not be started"
     if code in (-signal.SIGKILL, 137):
         return "oom", "Killed", (f"killed by SIGKILL (exit {code}) before writing a result; on Linux this is "
-                                 "usually the out-of-memory killer")
+                                 f"usually the out-of-memory killer{detail}")
     if code < 0:
-        return "failed", "Signal", f"killed by signal {-code} before writing a result"
-    return "failed", "Crashed", f"runner exited with status {code} without writing a valid result"
+        return "failed", "Signal", f"killed by signal {-code} before writing a result{detail}"
+    return "failed", "Crashed", f"runner exited with status {code} without writing a valid result{detail}"
+
+
+def _record_backend(result: dict[str, Any], outcome: RunOutcome) -> None:
+    if outcome.details:
+        result["container"] = {k: v for k, v in outcome.details.items() if v is not None}
+    if outcome.slurm:
+        result["slurm"] = {k: v for k, v in outcome.slurm.items() if v is not None}
 
 
 def finalize(staging: Path, spec: RunSpec, outcome: RunOutcome) -> dict[str, Any]:
     """Make sure ``staging/result.json`` exists, is schema-valid and has the right status.
 
-    - valid result and no timeout: kept as the runner wrote it;
-    - valid result but the backend timed the run out: status becomes ``timeout``;
+    - valid result, ended normally: kept as the runner wrote it (plus the backend's records);
+    - valid result, but the backend timed the run out, the out-of-memory killer ended it, or it
+      was cancelled (a non-``ok`` result only): the status becomes ``timeout``, ``oom`` or
+      ``cancelled``, with the runner's own error kept in the message;
     - no result, or an invalid one (kept as ``result.invalid.json``): a new result is written from
       the spec with the status derived from how the process ended and the log tail.
     """
@@ -75,26 +98,24 @@ def finalize(staging: Path, spec: RunSpec, outcome: RunOutcome) -> dict[str, Any
         if path.exists():
             os.replace(path, staging / "result.invalid.json")
     if result is not None:
-        if outcome.details:
-            result["container"] = {k: v for k, v in outcome.details.items() if v is not None}
-            write_result(staging, result)
-        if outcome.oom_killed and result["status"] not in ("timeout", "oom"):
-            result["status"] = "oom"
-            result["error"] = {"type": "OOMKilled", "message": "the out-of-memory killer ended the run",
-                               "phase": (result.get("error") or {}).get("phase"), "traceback": None,
-                               "log_tail": log_text}
-            write_result(staging, result)
-        if outcome.timed_out and result["status"] != "timeout":
-            result["status"] = "timeout"
-            result["error"] = {"type": "Timeout", "message": f"run exceeded its time limit of {spec.timeout_s} s",
-                               "phase": (result.get("error") or {}).get("phase"), "traceback": None,
-                               "log_tail": log_text}
-            write_result(staging, result)
-        elif result["status"] != "ok" and result.get("error") and not result["error"].get("log_tail"):
-            result["error"]["log_tail"] = log_text
-            write_result(staging, result)
+        _record_backend(result, outcome)
+        forced = _forced_status(outcome, spec)
+        if forced and result["status"] != forced[0] and not (forced[0] == "cancelled" and result["status"] == "ok") \
+                and not (forced[0] == "oom" and result["status"] == "timeout"):
+            previous = result.get("error") or {}
+            message = forced[2] + (f"; the runner reported {previous['type']}: {previous['message']}"
+                                   if previous.get("message") else "")
+            result["status"] = forced[0]
+            result["error"] = {"type": forced[1], "message": message, "phase": previous.get("phase"),
+                               "traceback": previous.get("traceback"), "log_tail": log_text}
+        elif result["status"] != "ok" and result.get("error"):
+            if outcome.message and outcome.message not in (result["error"].get("message") or ""):
+                result["error"]["message"] = f"{result['error'].get('message') or ''} ({outcome.message})".strip()
+            if not result["error"].get("log_tail"):
+                result["error"]["log_tail"] = log_text
+        write_result(staging, result)
         return result
-    status, error_type, message = _status_from_outcome(outcome)
+    status, error_type, message = _status_from_outcome(outcome, spec)
     result = base_result(spec)
     result["status"] = status
     result["error"] = {"type": error_type, "message": message + (f"; {problem}" if path.exists() or
@@ -102,8 +123,7 @@ def finalize(staging: Path, spec: RunSpec, outcome: RunOutcome) -> dict[str, Any
                        "phase": None, "traceback": None, "log_tail": log_text}
     if (staging / "result.invalid.json").exists():
         result["files"]["invalid_result"] = "result.invalid.json"
-    if outcome.details:
-        result["container"] = {k: v for k, v in outcome.details.items() if v is not None}
+    _record_backend(result, outcome)
     write_result(staging, result)
     return result
 

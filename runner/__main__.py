@@ -6,7 +6,11 @@ import sys
 from runner.run import main
 
 
-def _terminate(signum, frame):  # turn SIGTERM into an exception so the result is still written
+def _terminate(signum, frame):
+    """Turn the first SIGTERM into an exception so the result is still written; ignore later ones
+    (a scheduler may signal every process of a job, a wrapper may forward the same signal), which
+    would otherwise interrupt the writing of the result."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise SystemExit(f"terminated by signal {signum} (SIGTERM)")
 
 

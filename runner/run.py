@@ -74,6 +74,8 @@ class RunSpec:
         num_samples: generation: crystals to generate (``None``: the task's default).
         cache_dir: where scoring may cache reference-set fingerprints (``None``: no cache).
         n_jobs: processes for fingerprinting (``None``: all cores).
+        config_sha256: the orchestrator's content hash of the model folder and this configuration
+            (recorded in the result; ``--resume`` matches on it).
     """
 
     run_id: str
@@ -94,6 +96,7 @@ class RunSpec:
     num_samples: int | None = None
     cache_dir: str | None = None
     n_jobs: int | None = None
+    config_sha256: str | None = None
 
     @classmethod
     def load(cls, path: Path) -> "RunSpec":
@@ -132,6 +135,7 @@ def base_result(spec: RunSpec) -> dict[str, Any]:
         "task_type": "regression",
         "dataset": {"name": "unknown", "variant": spec.data_variant, "sizes": {}, "sha256": {}},
         "status": "failed",
+        "config_sha256": spec.config_sha256,
         "backend": spec.backend,
         "seed": spec.seed,
         "started_at": utc_now(),

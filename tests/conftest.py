@@ -43,3 +43,20 @@ def run_mateval(args: list[str], *, cwd: Path, env: dict[str, str] | None = None
     full_env = dict(os.environ, **(env or {}))
     return subprocess.run([sys.executable, "-m", "orchestrator.cli", *args], cwd=cwd, env=full_env,
                           capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster() -> str:
+    """A running one-node Slurm cluster with accounting (``make local-slurm``); its node state.
+
+    Started here when this user may (root); skips without Slurm, fails under CI=true."""
+    import shutil
+
+    from orchestrator.local_slurm import LocalSlurmError, ensure_cluster, node_state
+
+    require(os.geteuid() == 0 or node_state() is not None, "needs root to start a local Slurm cluster")
+    require(shutil.which("apt-get") is not None or shutil.which("slurmctld") is not None, "no Slurm and no apt-get")
+    try:
+        return ensure_cluster(lambda line: None)
+    except LocalSlurmError as exc:
+        require(False, str(exc))

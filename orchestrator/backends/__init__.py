@@ -1,20 +1,22 @@
-"""Where a run happens: ``local`` (a subprocess of this environment) or ``docker`` (the model's
-container); ``auto`` picks Docker when a daemon answers and the base image is present."""
+"""Where a run happens: ``local`` (a subprocess of this environment), ``docker`` (the model's
+container) or ``slurm`` (a Slurm job, see :mod:`orchestrator.backends.slurm`); ``auto`` picks
+Docker when a daemon answers and the base image is present, else local."""
 
 from __future__ import annotations
 
 from orchestrator.backends.base import Backend, RunOutcome
 from orchestrator.backends.local import LocalBackend
 
-BACKENDS = ("local", "docker")
+BACKENDS = ("local", "docker", "slurm")
 
 
 def get_backend(name: str, base_image: str | None = None, gpus: str | None = "all", memory: str | None = None,
-                cpus: float | None = None) -> tuple[Backend, str]:
+                cpus: float | None = None, slurm=None, say=print) -> tuple[Backend, str]:
     """The backend called ``name`` and a sentence saying what was chosen and why.
 
     ``auto`` is Docker when a daemon answers and the base image is already on this host (a run
-    must not wait on a registry that may be unreachable), else local.
+    must not wait on a registry that may be unreachable), else local. ``slurm`` takes its settings
+    from ``slurm`` (a :class:`orchestrator.backends.slurm.SlurmConfig`) and prints progress with ``say``.
 
     Raises:
         ValueError: unknown backend name.
@@ -27,6 +29,12 @@ def get_backend(name: str, base_image: str | None = None, gpus: str | None = "al
         raise ValueError(f"unknown backend {name!r}; available: auto, {', '.join(BACKENDS)}")
     if name == "local":
         return LocalBackend(), "backend local"
+    if name == "slurm":
+        from orchestrator.backends.slurm import SlurmBackend, SlurmConfig
+
+        config = slurm or SlurmConfig()
+        where = f"partition {config.partition}" if config.partition else "the default partition"
+        return SlurmBackend(config, say), f"backend slurm ({where}, container {config.container})"
     from orchestrator.backends.docker import DockerBackend, DockerUnavailable, docker_client
 
     if name == "docker":

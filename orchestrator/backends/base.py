@@ -5,9 +5,9 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Sequence
 
-from runner.run import RunSpec
+from runner.run import LOG_FILE, RunSpec
 
 
 @dataclass
@@ -20,8 +20,13 @@ class RunOutcome:
         timed_out: the backend stopped it at the run's timeout.
         wall_s: seconds from start to end as the backend saw them.
         message: backend-specific explanation (e.g. why it could not start).
-        oom_killed: the kernel's out-of-memory killer ended it (Docker reports this).
+        oom_killed: the kernel's out-of-memory killer ended it (Docker reports this; Slurm's
+            ``OUT_OF_MEMORY`` state too).
+        cancelled: it was cancelled (``scancel``, or the orchestrator was interrupted).
+        error_type: the result's error type when no result was written and the exit status says
+            nothing (e.g. ``NodeFail`` from Slurm's ``NODE_FAIL``).
         details: recorded in the result's ``container`` block (image id, Docker version, ...).
+        slurm: recorded in the result's ``slurm`` block (job id, final state, node, ...).
     """
 
     exit_code: int | None
@@ -29,7 +34,10 @@ class RunOutcome:
     wall_s: float
     message: str = ""
     oom_killed: bool = False
+    cancelled: bool = False
+    error_type: str | None = None
     details: dict = field(default_factory=dict)
+    slurm: dict = field(default_factory=dict)
 
 
 class Backend(abc.ABC):
@@ -42,3 +50,33 @@ class Backend(abc.ABC):
             echo: Callable[[str], None] | None = None) -> RunOutcome:
         """Run the runner on ``run_dir`` (which holds ``run_spec.json``) with a wall-clock limit,
         writing its output to ``log_path`` and, line by line, to ``echo``."""
+
+    def time_limit_s(self, timeout_s: float) -> float:
+        """The wall-clock limit this backend will enforce for a run asked to stop at ``timeout_s``
+        (a scheduler may round it, e.g. Slurm to whole minutes); recorded as the spec's ``timeout_s``."""
+        return timeout_s
+
+    def run_all(self, runs: Sequence[tuple[RunSpec, Path]], finished: Callable[[RunSpec, Path, RunOutcome], Any],
+                start: Callable[[int, RunSpec], Callable[[str], None] | None] | None = None) -> None:
+        """Run every ``(spec, staging directory)`` and call ``finished`` as each one ends.
+
+        ``finished`` finalizes and publishes a run and returns its result (a dict). The default
+        runs them one after the other with :meth:`run`; ``start(index, spec)`` is
+        called before each and returns its log echo. A scheduler backend (Slurm) overrides this to
+        submit them all at once.
+
+        Raises:
+            KeyboardInterrupt: after the interrupted run was stopped and passed to ``finished``
+                (with ``cancelled``); runs not started are left alone for the caller to clean up.
+        """
+        for index, (spec, staging) in enumerate(runs, start=1):
+            echo = start(index, spec) if start else None
+            try:
+                outcome = self.run(spec, staging, spec.timeout_s, staging / LOG_FILE, echo)
+            except KeyboardInterrupt:
+                with open(staging / LOG_FILE, "a") as log:
+                    log.write("mateval: the orchestrator was interrupted; the run was stopped\n")
+                finished(spec, staging, RunOutcome(exit_code=None, timed_out=False, wall_s=0.0, cancelled=True,
+                                                   message="the orchestrator was interrupted; the run was stopped"))
+                raise
+            finished(spec, staging, outcome)

@@ -37,6 +37,29 @@ CONTAINER_CACHE = "/mateval/cache"
 GRACE_S = 15
 
 
+def container_mounts(spec: RunSpec, run_dir: Path) -> list[tuple[str, str, str]]:
+    """``(host path, container path, "rw" | "ro")`` of a run in a model image, for any container
+    runtime (Docker, Apptainer, pyxis): the run directory read-write at ``/mateval/run``, each
+    existing data root read-only at ``/mateval/data/<i>``, the scoring cache read-write at
+    ``/mateval/cache`` (created when missing)."""
+    mounts = [(str(Path(run_dir).resolve()), CONTAINER_RUN_DIR, "rw")]
+    for index, root in enumerate(spec.data_roots):
+        if Path(root).is_dir():
+            mounts.append((str(Path(root).resolve()), f"{CONTAINER_DATA}/{index}", "ro"))
+    if spec.cache_dir:
+        Path(spec.cache_dir).mkdir(parents=True, exist_ok=True)
+        mounts.append((str(Path(spec.cache_dir).resolve()), CONTAINER_CACHE, "rw"))
+    return mounts
+
+
+def container_spec(spec: RunSpec, backend: str) -> RunSpec:
+    """The spec as a model image sees it: the model folder at ``/opt/mateval/images/<model>`` and
+    the data roots and cache at the paths of :func:`container_mounts`."""
+    roots = [f"{CONTAINER_DATA}/{i}" for i, root in enumerate(spec.data_roots) if Path(root).is_dir()]
+    return dataclasses.replace(spec, model_dir=f"{CONTAINER_IMAGES}/{spec.model}", data_roots=roots,
+                               backend=backend, cache_dir=CONTAINER_CACHE if spec.cache_dir else None)
+
+
 class DockerUnavailable(RuntimeError):
     """No Docker daemon answers (the message says how to start one)."""
 
@@ -108,13 +131,7 @@ class DockerBackend(Backend):
 
     def container_options(self, spec: RunSpec, run_dir: Path, image, device_requests: list) -> dict:
         """Keyword arguments of ``containers.run`` for a run (also what the tests inspect)."""
-        volumes = {str(Path(run_dir).resolve()): {"bind": CONTAINER_RUN_DIR, "mode": "rw"}}
-        for index, root in enumerate(spec.data_roots):
-            if Path(root).is_dir():
-                volumes[str(Path(root).resolve())] = {"bind": f"{CONTAINER_DATA}/{index}", "mode": "ro"}
-        if spec.cache_dir:
-            Path(spec.cache_dir).mkdir(parents=True, exist_ok=True)
-            volumes[str(Path(spec.cache_dir).resolve())] = {"bind": CONTAINER_CACHE, "mode": "rw"}
+        volumes = {host: {"bind": inside, "mode": mode} for host, inside, mode in container_mounts(spec, run_dir)}
         options = dict(image=image.id, command=[CONTAINER_RUN_DIR], detach=True, user=f"{os.getuid()}:{os.getgid()}",
                        volumes=volumes, shm_size=self.shm_size, network_disabled=True, privileged=False,
                        environment={"HOME": "/tmp", "MATEVAL_GIT_SHA": spec.git_sha or "", "PYTHONUNBUFFERED": "1"},
@@ -128,10 +145,8 @@ class DockerBackend(Backend):
         return options
 
     def container_spec(self, spec: RunSpec) -> RunSpec:
-        """The spec as the container sees it: model folder and data roots at container paths."""
-        roots = [f"{CONTAINER_DATA}/{i}" for i, root in enumerate(spec.data_roots) if Path(root).is_dir()]
-        return dataclasses.replace(spec, model_dir=f"{CONTAINER_IMAGES}/{spec.model}", data_roots=roots,
-                                   backend=self.name, cache_dir=CONTAINER_CACHE if spec.cache_dir else None)
+        """The spec as the container sees it (see :func:`container_spec`)."""
+        return container_spec(spec, self.name)
 
     def run(self, spec: RunSpec, run_dir: Path, timeout_s: float, log_path: Path,
             echo: Callable[[str], None] | None = None) -> RunOutcome:

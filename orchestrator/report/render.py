@@ -116,7 +116,7 @@ _SPECTRA_DEFINITIONS = {
                    "the true DOS, in J/(K·mol).",
 }
 _UNIT_METRICS = {"MAE": 1, "RMSE": 1, "MaxError": 1, "MSE": 2}
-_STATUS_CLASSES = {"ok": "ok", "failed": "failed", "timeout": "timeout", "oom": "oom"}
+_STATUS_CLASSES = {"ok": "ok", "failed": "failed", "timeout": "timeout", "oom": "oom", "cancelled": "cancelled"}
 
 DEFAULT_FLOPS_NOTE = (
     "FLOPs count the dense operations of the network (linear layers, convolutions, element-wise "

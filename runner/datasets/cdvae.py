@@ -100,6 +100,27 @@ def to_samples(frame: pd.DataFrame, path: Path, label: Callable[[Mapping[str, An
     return samples
 
 
+def data_files(name: str, variant: str, data_roots: Sequence[Path]) -> tuple[Path, dict[str, Path]]:
+    """The directory and the file of each split (``train``, ``val``, ``test``) that :func:`load`
+    reads, without reading them. Without CDVAE's ``train.csv`` (full variant), ``train`` and
+    ``val`` are both ``val.csv``.
+
+    Raises:
+        DatasetError: unknown dataset or variant, or the directory is not found.
+    """
+    if name not in REQUIRED_COLUMNS:
+        raise DatasetError(f"unknown dataset {name!r}; known: {', '.join(sorted(REQUIRED_COLUMNS))}")
+    if variant == "subset":
+        directory = find_dataset_dir(f"{name}_subset", data_roots, SPLIT_FILES)
+        return directory, {split: directory / f"{split}.csv" for split in ("train", "val", "test")}
+    if variant == "full":
+        directory = find_dataset_dir(name, data_roots, FULL_FILES)
+        if (directory / "train.csv").is_file():
+            return directory, {split: directory / f"{split}.csv" for split in ("train", "val", "test")}
+        return directory, {"train": directory / "val.csv", "val": directory / "val.csv", "test": directory / "test.csv"}
+    raise DatasetError(f"{name}: unknown data variant {variant!r}; expected 'subset' or 'full'")
+
+
 def load(
     name: str,
     variant: str,
@@ -124,23 +145,17 @@ def load(
     Raises:
         DatasetError: unknown dataset or variant, directory not found, unreadable file, bad CIF.
     """
-    if name not in REQUIRED_COLUMNS:
-        raise DatasetError(f"unknown dataset {name!r}; known: {', '.join(sorted(REQUIRED_COLUMNS))}")
+    directory, files = data_files(name, variant, data_roots)
     required = REQUIRED_COLUMNS[name]
     if variant == "subset":
-        directory = find_dataset_dir(f"{name}_subset", data_roots, SPLIT_FILES)
-        files = {split: directory / f"{split}.csv" for split in ("train", "val", "test")}
         frames = {split: read_table(path, required) for split, path in files.items()}
         description = "subset files train.csv / val.csv / test.csv as committed (see their SOURCE.md)"
-    elif variant == "full":
-        directory = find_dataset_dir(name, data_roots, FULL_FILES)
-        if (directory / "train.csv").is_file():
-            files = {split: directory / f"{split}.csv" for split in ("train", "val", "test")}
+    else:
+        if files["train"] != files["val"]:
             frames = {split: read_table(path, required) for split, path in files.items()}
             description = "CDVAE's official train.csv / val.csv / test.csv"
         else:
             pool = read_table(directory / "val.csv", required)
-            files = {"train": directory / "val.csv", "val": directory / "val.csv", "test": directory / "test.csv"}
             order = np.random.default_rng(SPLIT_SEED).permutation(len(pool))
             n_val = int(round(holdout_fraction * len(pool)))
             frames = {"train": pool.iloc[np.sort(order[n_val:])], "val": pool.iloc[np.sort(order[:n_val])],
@@ -152,8 +167,6 @@ def load(
             else:
                 description = ("CDVAE's train.csv is not available: trained on all of CDVAE val.csv (no validation "
                                "split); CDVAE test.csv as test (the reference set)")
-    else:
-        raise DatasetError(f"{name}: unknown data variant {variant!r}; expected 'subset' or 'full'")
 
     notes = []
     if max_samples:

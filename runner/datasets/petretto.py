@@ -74,6 +74,18 @@ def read_indices(path: Path, n_rows: int) -> list[int]:
     return indices
 
 
+def data_files(variant: str, data_roots: Sequence[Path]) -> tuple[Path, dict[str, Path]]:
+    """The directory and every file :func:`load` reads (by file name), without reading them.
+
+    Raises:
+        DatasetError: unknown variant or the directory is not found.
+    """
+    if variant not in ("subset", "full"):
+        raise DatasetError(f"{NAME}: unknown data variant {variant!r}; expected 'subset' or 'full'")
+    directory = find_dataset_dir(NAME, data_roots, FILES)
+    return directory, {name: directory / name for name in FILES}
+
+
 def load(variant: str, data_roots: Sequence[Path], max_samples: dict[str, int] | None = None) -> tuple[LoadedDataset, np.ndarray]:
     """Load the published split; returns ``(dataset, grid)`` with ``grid`` the 51 frequencies (cm⁻¹).
 
@@ -81,9 +93,7 @@ def load(variant: str, data_roots: Sequence[Path], max_samples: dict[str, int] |
         DatasetError: unknown variant, files missing, a malformed literal, a grid that differs
             between rows, or overlapping splits.
     """
-    if variant not in ("subset", "full"):
-        raise DatasetError(f"{NAME}: unknown data variant {variant!r}; expected 'subset' or 'full'")
-    directory = find_dataset_dir(NAME, data_roots, FILES)
+    directory = data_files(variant, data_roots)[0]
     path = directory / "data.csv"
     try:
         frame = pd.read_csv(path)

@@ -14,6 +14,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from runner.contract import TaskSpec
 from runner.datasets import DatasetError, LoadedDataset, cdvae, petretto
+from runner.datasets.base import file_sha256
 
 
 class UnknownTaskError(KeyError):
@@ -54,6 +55,19 @@ class TaskDefinition:
                 raise DatasetError(f"{dataset.path / 'data.csv'}: phfreq grid differs from task {self.spec.name}'s grid")
             return dataset
         return cdvae.load(self.dataset, variant, data_roots, self.label, max_samples, self.holdout_fraction)
+
+    def data_sha256(self, variant: str, data_roots: Sequence[Path]) -> dict[str, str]:
+        """``{file name: sha256}`` of the files this task's data are read from, as the run's
+        ``dataset.sha256`` records them, without parsing them (for ``--resume``).
+
+        Raises:
+            DatasetError: the dataset is not found under ``data_roots``.
+        """
+        if self.dataset == petretto.NAME:
+            files = petretto.data_files(variant, data_roots)[1].values()
+        else:
+            files = cdvae.data_files(self.dataset, variant, data_roots)[1].values()
+        return {path.name: file_sha256(path) for path in sorted(set(files))}
 
 
 def _generation(name: str, dataset: str, description: str) -> TaskDefinition:

@@ -162,7 +162,7 @@ def test_sigterm_to_the_orchestrator_stops_and_keeps_the_run(tmp_path):
     assert process.returncode == 130, output
     (run_dir,) = runs(tmp_path)
     result = read_result(run_dir / "result.json")
-    assert result["status"] == "failed"
+    assert result["status"] == "cancelled" and "interrupted" in result["error"]["message"]
     assert "interrupted" in (run_dir / "run.log").read_text()
     leftover = subprocess.run(["pgrep", "-f", str(run_dir.name)], capture_output=True, text=True).stdout.strip()
     assert not leftover, f"runner processes left behind: {leftover}"

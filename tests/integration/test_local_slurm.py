@@ -4,8 +4,6 @@ Groundwork for the Slurm backend: the cluster set-up is idempotent, and a job su
 runs ``python -m runner --results ...`` on the node and leaves an ``ok`` result. Without Slurm
 these tests skip, except under CI=true, where they fail."""
 
-import os
-import shutil
 import subprocess
 import sys
 import time
@@ -13,24 +11,12 @@ import time
 import pytest
 
 from runner.result import read_result
-from tests.conftest import FIXTURE_MODELS, REPO_ROOT, require
+from tests.conftest import FIXTURE_MODELS, REPO_ROOT
 
 pytestmark = pytest.mark.slurm
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    from orchestrator.local_slurm import LocalSlurmError, ensure_cluster, node_state
-
-    require(os.geteuid() == 0 or node_state() is not None, "needs root to start a local Slurm cluster")
-    require(shutil.which("apt-get") is not None or shutil.which("slurmctld") is not None, "no Slurm and no apt-get")
-    try:
-        return ensure_cluster(lambda line: None)
-    except LocalSlurmError as exc:
-        require(False, str(exc))
-
-
-def test_setup_is_idempotent(cluster):
+def test_setup_is_idempotent(slurm_cluster):
     from orchestrator.local_slurm import ensure_cluster
 
     messages = []
@@ -38,7 +24,7 @@ def test_setup_is_idempotent(cluster):
     assert messages and "is up" in messages[0]
 
 
-def test_runner_as_a_batch_job(cluster, tmp_path):
+def test_runner_as_a_batch_job(slurm_cluster, tmp_path):
     script = tmp_path / "job.sh"
     script.write_text("#!/bin/bash\nset -e\ncd " + str(REPO_ROOT) + "\n" + " ".join([
         sys.executable, "-m", "runner", "--results", str(tmp_path / "results"), "--model-dir",

@@ -85,3 +85,34 @@ def test_load_results_reports_unreadable(tmp_path):
     (tmp_path / "run-a" / "result.json").write_text("{}")
     loaded = results.load_results([tmp_path / "run-a"])
     assert loaded[0][1] is None and "fails result schema" in loaded[0][2]
+
+
+@pytest.mark.parametrize("outcome, status, error_type", [
+    (RunOutcome(exit_code=1, timed_out=False, wall_s=5, cancelled=True, message="the Slurm job was cancelled "
+                "(CANCELLED by 0)"), "cancelled", "Cancelled"),
+    (RunOutcome(exit_code=None, timed_out=False, wall_s=5, oom_killed=True), "oom", "OOMKilled"),
+    (RunOutcome(exit_code=None, timed_out=False, wall_s=5, message="Slurm ended the job with state NODE_FAIL",
+                error_type="NodeFail"), "failed", "NodeFail"),
+])
+def test_scheduler_outcomes_without_result(tmp_path, outcome, status, error_type):
+    spec, staging = staged(tmp_path)
+    result = results.finalize(staging, spec, outcome)
+    assert (result["status"], result["error"]["type"]) == (status, error_type)
+    assert "Traceback: boom" in result["error"]["log_tail"]
+
+
+def test_cancel_overrides_a_failed_result_but_not_an_ok_one(tmp_path):
+    cancelled = RunOutcome(exit_code=1, timed_out=False, wall_s=5, cancelled=True, message="cancelled (scancel)",
+                           slurm={"job_id": "7_1", "state": "CANCELLED by 0", "node": None})
+    spec, staging = staged(tmp_path)
+    written = base_result(spec) | {"status": "failed", "error": {"type": "Terminated", "message": "terminated by "
+                                   "signal 15 (SIGTERM)", "phase": "train", "traceback": "tb", "log_tail": None}}
+    write_result(staging, written)
+    result = results.finalize(staging, spec, cancelled)
+    assert result["status"] == "cancelled" and result["error"]["phase"] == "train"
+    assert "cancelled (scancel)" in result["error"]["message"] and "SIGTERM" in result["error"]["message"]
+    assert result["slurm"] == {"job_id": "7_1", "state": "CANCELLED by 0"}
+
+    spec, staging = staged(tmp_path)
+    write_result(staging, base_result(spec) | {"status": "ok"})
+    assert results.finalize(staging, spec, cancelled)["status"] == "ok"

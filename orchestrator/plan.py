@@ -1,0 +1,185 @@
+"""The plan of a suite: which (model, task, seed) runs to make, with which settings, and which of
+them ``--resume`` can skip.
+
+A run is identified for ``--resume`` by its model, task and seed, the sha256 of the dataset files
+it reads (``dataset.sha256`` in the result) and ``config_sha256``: a content hash of the model
+folder (code, ``model.yaml``, Dockerfile, locks) and of every setting that changes what is computed
+(data variant, profile, hyperparameter overrides, sample limits, number of generated crystals).
+Telemetry interval, backend and time limit are not part of it: they change how a run is measured
+or where it runs, not its scores.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from orchestrator import registry
+from orchestrator.grid import Grid
+from orchestrator.images import BuildContext, folder_files
+from runner.datasets import DatasetError
+from runner.manifest import ModelManifest
+from runner.result import ResultError, read_result
+from runner.run import RESULT_FILE
+from runner.tasks import UnknownTaskError, get_task
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One run of the plan, before it gets a run id.
+
+    Attributes:
+        manifest: the model's manifest.
+        task: task name.
+        seed: the seed.
+        overrides: hyperparameter overrides (grid, then model entry, then ``--set``).
+        config_sha256: see the module docstring.
+    """
+
+    manifest: ModelManifest
+    task: str
+    seed: int
+    overrides: dict[str, Any]
+    config_sha256: str
+
+
+@dataclass
+class Settings:
+    """What applies to every run of a suite (command line over grid file over defaults)."""
+
+    data_variant: str = "subset"
+    profile: str = "bench"
+    overrides: dict[str, Any] = field(default_factory=dict)
+    max_samples: dict[str, int] | None = None
+    num_samples: int | None = None
+    timeout_s: float | None = None
+
+
+def model_folder_sha256(folder: Path) -> str:
+    """Content hash of every file of a model folder (no caches), as the image builds use it."""
+    return BuildContext.from_files(folder_files(folder)).sha256
+
+
+def config_sha256(model_sha: str, task: str, settings: Settings, overrides: dict[str, Any]) -> str:
+    """The ``config_sha256`` of one run (see the module docstring)."""
+    document = {"model_files": model_sha, "task": task, "data_variant": settings.data_variant,
+                "profile": settings.profile, "overrides": overrides, "max_samples": settings.max_samples,
+                "num_samples": settings.num_samples}
+    return hashlib.sha256(json.dumps(document, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def build(manifests: list[ModelManifest], tasks: list[str], seeds: list[int], settings: Settings,
+          cli_overrides: dict[str, Any], grid: Grid | None = None, skipped: list[str] | None = None) -> list[Planned]:
+    """Every (model, task, seed) to run, in order: models, then tasks, then seeds.
+
+    ``tasks`` from the command line win over the grid's, which win over the model's defaults. A
+    task whose type the model does not support is left out, with a line in ``skipped``.
+
+    Raises:
+        runner.tasks.UnknownTaskError: a task name not in the catalogue.
+    """
+    entries = {m.name: m for m in grid.models} if grid else {}
+    plan = []
+    for manifest in manifests:
+        entry = entries.get(manifest.name)
+        model_tasks = tasks or (entry.tasks if entry and entry.tasks else None) or \
+            (list(grid.tasks) if grid and grid.tasks else None) or manifest.data["default_tasks"]
+        overrides = {**settings.overrides, **(entry.overrides if entry else {}), **cli_overrides}
+        model_sha = model_folder_sha256(manifest.folder)
+        for task in model_tasks:
+            if get_task(task).spec.task_type not in manifest.data["task_types"]:
+                if skipped is not None:
+                    skipped.append(f"{manifest.name} on {task}: task type {get_task(task).spec.task_type} not "
+                                   "supported by the model")
+                continue
+            digest = config_sha256(model_sha, task, settings, overrides)
+            plan.extend(Planned(manifest, task, seed, overrides, digest) for seed in seeds)
+    return plan
+
+
+def resolve(grid: Grid | None, model_selection: str | None) -> list[ModelManifest]:
+    """The manifests of ``--model`` (wins) or of the grid's models.
+
+    Raises:
+        orchestrator.registry.UnknownModelError, runner.manifest.ManifestError: as
+            :func:`orchestrator.registry.resolve_models`; for a grid, the message names the file.
+    """
+    if model_selection:
+        return registry.resolve_models(model_selection)
+    if grid is None:
+        raise ValueError("give --model or --grid")
+    manifests = []
+    for index, entry in enumerate(grid.models):
+        try:
+            manifests.append(registry.get_model(entry.name))
+        except registry.UnknownModelError as exc:
+            raise registry.UnknownModelError(f"{grid.path}: models[{index}]: {exc}") from exc
+    return manifests
+
+
+def check_tasks(grid: Grid | None, cli_tasks: list[str]) -> None:
+    """Every task named on the command line or in the grid is in the catalogue.
+
+    Raises:
+        runner.tasks.UnknownTaskError: naming the grid file and field for a grid's task.
+    """
+    for task in cli_tasks:
+        get_task(task)
+    if grid is None:
+        return
+    named = [("tasks", t) for t in grid.tasks or ()]
+    named += [(f"models[{i}].tasks", t) for i, m in enumerate(grid.models) for t in m.tasks or ()]
+    for where, task in named:
+        try:
+            get_task(task)
+        except UnknownTaskError as exc:
+            raise UnknownTaskError(f"{grid.path}: {where}: {exc}") from exc
+
+
+def run_key(model: str, task: str, seed: int, config: str | None, data_sha: dict[str, str]) -> tuple:
+    """The identity of a run for ``--resume``."""
+    return model, task, seed, config, tuple(sorted(data_sha.items()))
+
+
+def completed(run_dirs: Iterable[Path]) -> dict[tuple, Path]:
+    """``run_key -> run directory`` of every readable ``ok`` result among ``run_dirs``."""
+    done = {}
+    for directory in run_dirs:
+        try:
+            result = read_result(Path(directory) / RESULT_FILE)
+        except ResultError:
+            continue
+        if result["status"] != "ok" or not result.get("config_sha256"):
+            continue
+        key = run_key(result["model"]["name"], result["task"]["name"], result["seed"], result["config_sha256"],
+                      result["dataset"].get("sha256") or {})
+        done[key] = Path(directory)
+    return done
+
+
+def drop_completed(plan: list[Planned], settings: Settings, data_roots: list[Path],
+                   run_dirs: Iterable[Path]) -> tuple[list[Planned], list[tuple[Planned, Path]]]:
+    """Split the plan into runs still to do and ``(run, existing ok run directory)`` pairs.
+
+    A run whose dataset cannot be found stays in the plan (it will fail with the loader's error).
+    """
+    done = completed(run_dirs)
+    data_sha: dict[str, dict[str, str] | None] = {}
+    todo, skipped = [], []
+    for item in plan:
+        if item.task not in data_sha:
+            try:
+                data_sha[item.task] = get_task(item.task).data_sha256(settings.data_variant, data_roots)
+            except DatasetError:
+                data_sha[item.task] = None
+        sha = data_sha[item.task]
+        match = None if sha is None else done.get(run_key(item.manifest.name, item.task, item.seed,
+                                                          item.config_sha256, sha))
+        if match is None:
+            todo.append(item)
+        else:
+            skipped.append((item, match))
+    return todo, skipped
