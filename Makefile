@@ -6,12 +6,15 @@
 #   make local-base-image               stand-in base image for hosts that reach no registry
 #   make build MODEL=matformer          build the model's Docker image (and the base)
 #   make local-slurm                    a real one-node Slurm cluster on this machine (root)
+#   make bench GRID=examples/grid-small.yaml BACKEND=slurm [RESUME=1]   a grid on Slurm
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 MODEL ?= matformer
-BACKEND ?= auto
+BACKEND ?=
+GRID ?=
+RESUME ?=
 SEEDS ?= 1
 DATA ?= subset
 RESULTS ?= results
@@ -35,10 +38,12 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@touch $@
 
+# GRID=file runs a grid file (its models, tasks, seeds and data) instead of MODEL/SEEDS/DATA.
 bench: $(STAMP)
-	$(BIN)/mateval bench --model $(MODEL) --backend $(BACKEND) --data $(DATA) --results-dir $(RESULTS) \
-		--gpus $(GPUS) $(if $(BASE_IMAGE),--base-image $(BASE_IMAGE)) \
-		$(shell seq -s ' ' -f '--seed %g' 0 $$(( $(SEEDS) - 1 ))) $(ARGS)
+	$(BIN)/mateval bench $(if $(GRID),--grid $(GRID),--model $(MODEL) --data $(DATA) \
+		$(shell seq -s ' ' -f '--seed %g' 0 $$(( $(SEEDS) - 1 )))) \
+		$(if $(BACKEND),--backend $(BACKEND)) $(if $(filter 1 yes true,$(RESUME)),--resume) \
+		--results-dir $(RESULTS) --gpus $(GPUS) $(if $(BASE_IMAGE),--base-image $(BASE_IMAGE)) $(ARGS)
 
 build: $(STAMP)
 	$(BIN)/mateval build --model $(MODEL) $(if $(BASE_IMAGE),--base-image $(BASE_IMAGE))

@@ -1,12 +1,16 @@
-"""Overhead of the Docker backend over the local backend on the same run.
+"""Overhead of the Docker and Slurm backends over the local backend on the same run.
 
 Runs the same small Matformer run (perov5_heat_ref, first 96/16/128 crystals of the embedded
 subset, 1 epoch) ``--repeats`` times on each backend, image already built, and prints per backend
 the median wall time from start to result collected (prepare, run, finalize, publish), the
-runner's own measured duration (train + predict), and the difference; then the Docker/local ratio
-and the extra seconds. Usage (needs a Docker daemon and the local base image):
+runner's own measured duration (train + predict), and the difference; then each backend's ratio
+to local and its extra seconds per run. For Slurm the extra seconds are the scheduling overhead
+per job: sbatch, scheduling, submitit's start on the node, and the wait for the next ``sacct``
+poll (``--slurm-poll`` seconds apart). Usage (Docker needs a daemon and the local base image,
+Slurm a cluster, e.g. ``make local-slurm``):
 
     .venv/bin/python bench/backend_overhead.py --base-image mateval/local-base:latest --repeats 3
+    .venv/bin/python bench/backend_overhead.py --backends local,slurm --slurm-poll 1 --repeats 5
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from pathlib import Path
 from orchestrator import registry, results
 from orchestrator.backends.docker import DockerBackend
 from orchestrator.backends.local import LocalBackend
+from orchestrator.backends.slurm import SlurmBackend, SlurmConfig
 from orchestrator.images import ensure_model_image
 from runner.run import LOG_FILE, RunSpec
 
@@ -43,13 +48,25 @@ def main() -> None:
     parser.add_argument("--base-image", default="mateval/local-base:latest")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--backends", default="local,docker", help="comma-separated: local, docker, slurm")
+    parser.add_argument("--slurm-poll", type=float, default=1.0, help="seconds between sacct polls")
+    parser.add_argument("--slurm-cpus", type=int, default=None, help="--cpus-per-task (default: the cluster's)")
     args = parser.parse_args()
     manifest = registry.get_model("matformer")
-    docker_backend = DockerBackend(args.base_image, gpus="none")
-    ensure_model_image(docker_backend.client, manifest.folder, "matformer", args.base_image, None)  # built beforehand
+    backends = []
+    for name in args.backends.split(","):
+        if name == "local":
+            backends.append(LocalBackend())
+        elif name == "docker":
+            backends.append(DockerBackend(args.base_image, gpus="none"))
+            ensure_model_image(backends[-1].client, manifest.folder, "matformer", args.base_image, None)  # built beforehand
+        elif name == "slurm":
+            backends.append(SlurmBackend(SlurmConfig(poll_s=args.slurm_poll, cpus=args.slurm_cpus), say=lambda _: None))
+        else:
+            raise SystemExit(f"unknown backend {name!r}")
     rows = {}
     with tempfile.TemporaryDirectory(prefix="mateval-bench-") as tmp:
-        for backend in (LocalBackend(), docker_backend):
+        for backend in backends:
             walls, inner = [], []
             for _ in range(args.repeats):
                 wall, duration, status = one_run(backend, Path(tmp), manifest, args.epochs)
@@ -61,8 +78,11 @@ def main() -> None:
             print(f"{backend.name:6s}: wall {rows[backend.name][0]:6.2f} s (median of {args.repeats}: "
                   f"{', '.join(f'{w:.2f}' for w in walls)}), runner train+predict {rows[backend.name][1]:6.2f} s, "
                   f"outside train+predict {rows[backend.name][0] - rows[backend.name][1]:5.2f} s")
-    local, docker = rows["local"][0], rows["docker"][0]
-    print(f"docker / local wall-time ratio: {docker / local:.3f}; docker overhead: {docker - local:+.2f} s per run")
+    if "local" in rows:
+        local = rows["local"][0]
+        for name, (wall, _) in rows.items():
+            if name != "local":
+                print(f"{name} / local wall-time ratio: {wall / local:.3f}; {name} overhead: {wall - local:+.2f} s per run")
 
 
 if __name__ == "__main__":
