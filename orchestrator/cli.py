@@ -280,6 +280,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
         report = render(shown, results_root / f"report-{stamp}.html", title)
         if report:
             console.print(f"report: {report}")
+    try:  # per-model summary (mean ± std over seeds); a failure here never loses the results
+        from orchestrator.summary import write_summaries
+
+        for path in write_summaries(loaded, results_root):
+            console.print(f"summary: {path}")
+    except Exception as exc:
+        console.print(f"mateval: summary could not be written: {type(exc).__name__}: {exc}", markup=False)
     if interrupted:
         return 130
     if error is not None:
@@ -296,10 +303,20 @@ def cmd_report(args: argparse.Namespace) -> int:
     output = Path(args.output) if args.output else Path(args.results_dir) / "report.html"
     output.parent.mkdir(parents=True, exist_ok=True)
     report = render(dirs, output, "mateval report")
+    loaded = results.load_results(dirs)
+    try:  # per-model summary (mean ± std over seeds), written even when the HTML failed
+        from orchestrator.summary import write_summaries
+
+        summaries = write_summaries(loaded, Path(args.results_dir))
+    except Exception as exc:
+        summaries = ()
+        console.print(f"mateval: summary could not be written: {type(exc).__name__}: {exc}", markup=False)
     if report is None:
         return 1
-    print_summary(results.summary_rows(results.load_results(dirs)))
+    print_summary(results.summary_rows(loaded))
     console.print(f"report: {report}")
+    for path in summaries:
+        console.print(f"summary: {path}")
     return 0
 
 

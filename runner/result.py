@@ -19,7 +19,7 @@ import jsonschema
 from runner.manifest import load_schema
 
 SCHEMA_VERSION = "1.0"
-STATUSES = ("ok", "failed", "timeout", "oom")
+STATUSES = ("ok", "failed", "timeout", "oom", "cancelled")
 
 
 class ResultError(ValueError):

@@ -56,6 +56,8 @@ __all__ = [
     "SPECTRA_METRICS",
     "SPECTRA_LABELS",
     "format_percent",
+    "resource_value",
+    "resource_keys",
 ]
 
 REGRESSION_METRICS = ("MAE", "MSE", "RMSE", "R2", "MaxError")
@@ -427,27 +429,47 @@ def _status_cell(run: RunView, what: str) -> Cell:
                 f"status-cell st-{run.status_class}")
 
 
-def _resource_cell(run: RunView, key: str, family: str, agg: str, fmt: Callable[[float], str]) -> Cell:
-    overall = _as_dict(_dig(run.result, "resources", "overall"))
-    phases = _as_dict(_dig(run.result, "resources", "phases"))
+def resource_value(result: Mapping, key: str, family: str, agg: str) -> tuple[float | None, list[int]]:
+    """One resource figure of a run from ``resources.overall``, as in the comparison table.
+
+    ``key``, ``family`` and ``agg`` are the fields of a :data:`RESOURCE_ROWS` entry. For the GPU
+    family the ``gpu:<N>/<key>`` values of every device are combined (``agg`` ``"mean"``: their
+    mean, else their sum). Returns ``(value or None, indices of the GPUs used)``; never raises.
+    """
+    overall = _as_dict(_dig(result, "resources", "overall"))
     if family == "gpu":
         found = sorted(
             (int(m.group(1)), v)
             for k, v in overall.items()
             if (m := _GPU_KEY.match(k)) and m.group(2) == key and _is_num(v)
         )
-        keys = [f"gpu:{i}/{key}" for i, _ in found] or [f"gpu:0/{key}"]
-        if found:
-            vals = [v for _, v in found]
-            value = sum(vals) / len(vals) if agg == "mean" else sum(vals)
+        if not found:
+            return None, []
+        vals = [v for _, v in found]
+        return (sum(vals) / len(vals) if agg == "mean" else sum(vals)), [i for i, _ in found]
+    value = overall.get(key)
+    return (value if _is_num(value) else None), []
+
+
+def resource_keys(key: str, family: str, gpus: Sequence[int] = ()) -> list[str]:
+    """The ``resources.overall`` keys of a :data:`RESOURCE_ROWS` entry (for ``resources.unavailable``)."""
+    if family == "gpu":
+        return [f"gpu:{i}/{key}" for i in gpus] or [f"gpu:0/{key}"]
+    return [key]
+
+
+def _resource_cell(run: RunView, key: str, family: str, agg: str, fmt: Callable[[float], str]) -> Cell:
+    phases = _as_dict(_dig(run.result, "resources", "phases"))
+    value, gpus = resource_value(run.result, key, family, agg)
+    keys = resource_keys(key, family, gpus)
+    if family == "gpu":
+        if value is not None:
             title = f"{value!r}"
-            if len(vals) > 1:
-                title += f" ({'mean' if agg == 'mean' else 'sum'} over GPUs {', '.join(str(i) for i, _ in found)})"
+            if len(gpus) > 1:
+                title += f" ({'mean' if agg == 'mean' else 'sum'} over GPUs {', '.join(str(i) for i in gpus)})"
             return Cell(fmt(value), title, "num")
     else:
-        keys = [key]
-        value = overall.get(key)
-        if _is_num(value):
+        if value is not None:
             title = repr(value)
             if key == "duration (s)":
                 parts = [f"{name}: {_format_fixed(1)(_dig(block, key))} s"
@@ -1514,14 +1536,21 @@ def _footnotes(runs: Sequence[RunView]) -> list[str]:
 
 def build_context(run_dirs: Sequence[Path], title: str = "mateval report",
                   now: _dt.datetime | None = None) -> dict:
-    """Everything the template needs, computed from the run directories."""
+    """Everything the template needs, computed from the run directories.
+
+    ``suite`` is the per-model comparison (:class:`orchestrator.summary.SuiteTable`, mean ± std over
+    seeds) of the readable runs, ``None`` without runs or when it could not be computed
+    (``suite_error`` then says why).
+    """
     runs: list[RunView] = []
     unreadable: list[Unreadable] = []
+    loaded: list[tuple[Path, dict | None, str | None]] = []
     for raw in run_dirs:
         run_dir = Path(raw)
         if run_dir.is_file() and run_dir.name == "result.json":
             run_dir = run_dir.parent
         result, error = _load_result(run_dir)
+        loaded.append((run_dir, result, error))
         if result is None:
             unreadable.append(Unreadable(str(run_dir / "result.json"), error or "unknown error"))
             continue
@@ -1530,6 +1559,13 @@ def build_context(run_dirs: Sequence[Path], title: str = "mateval report",
         except Exception as exc:  # noqa: BLE001 - last line of defence for one odd result
             unreadable.append(Unreadable(str(run_dir / "result.json"),
                                          f"could not be rendered: {type(exc).__name__}: {exc}"))
+    from orchestrator.summary import aggregate  # imports this module: not at the top
+
+    suite, suite_error = None, None
+    try:
+        suite = aggregate(loaded) if runs else None
+    except Exception as exc:  # noqa: BLE001 - the per-run table below still shows everything
+        suite_error = f"the per-model summary could not be computed: {type(exc).__name__}: {exc}"
     now = now or _dt.datetime.now(_dt.timezone.utc)
     counts: dict[str, int] = {}
     for r in runs:
@@ -1542,6 +1578,8 @@ def build_context(run_dirs: Sequence[Path], title: str = "mateval report",
         "unreadable": unreadable,
         "groups": _comparison(runs) if runs else [],
         "footnotes": _footnotes(runs),
+        "suite": suite,
+        "suite_error": suite_error,
     }
 
 

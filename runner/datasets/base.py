@@ -49,6 +49,35 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+CHECKSUM_FILE = "SHA256SUMS"
+
+
+def verified_sha256(directory: Path, paths: Sequence[Path]) -> dict[str, str]:
+    """``{file name: sha256}`` of ``paths``, checked against ``directory/SHA256SUMS`` when that
+    file exists (``sha256sum`` format: ``<hex>  <name>`` per line; the embedded datasets ship one).
+
+    Raises:
+        DatasetError: a listed file's sha256 differs (file, expected and actual named), or the
+            checksum file is malformed (line named).
+    """
+    sums = {Path(p).name: file_sha256(Path(p)) for p in sorted(set(paths))}
+    listing = Path(directory) / CHECKSUM_FILE
+    if not listing.is_file():
+        return sums
+    for number, line in enumerate(listing.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        digest, _, name = line.partition("  ")
+        name = name.strip().lstrip("*")
+        if len(digest) != 64 or not name:
+            raise DatasetError(f"{listing}: line {number}: expected '<sha256>  <file name>', got {line!r}")
+        if name in sums and sums[name] != digest.lower():
+            raise DatasetError(f"{Path(directory) / name}: sha256 mismatch: expected {digest.lower()} ({listing.name}), "
+                               f"got {sums[name]}; the file is corrupted or was modified: restore it "
+                               "(e.g. git checkout -- data/) or fetch it again")
+    return sums
+
+
 def find_dataset_dir(name: str, data_roots: Sequence[Path], required_files: Sequence[str]) -> Path:
     """First ``<root>/<name>`` among ``data_roots`` that holds every file in ``required_files``.
 

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from runner.contract import Sample
-from runner.datasets.base import DatasetError, LoadedDataset, file_sha256, find_dataset_dir
+from runner.datasets.base import DatasetError, LoadedDataset, file_sha256, find_dataset_dir, verified_sha256
 
 FULL_FILES = ("val.csv", "test.csv")
 SPLIT_FILES = ("train.csv", "val.csv", "test.csv")
@@ -146,6 +146,7 @@ def load(
         DatasetError: unknown dataset or variant, directory not found, unreadable file, bad CIF.
     """
     directory, files = data_files(name, variant, data_roots)
+    sha = verified_sha256(directory, list(files.values()))
     required = REQUIRED_COLUMNS[name]
     if variant == "subset":
         frames = {split: read_table(path, required) for split, path in files.items()}
@@ -177,7 +178,6 @@ def load(
                 frames[split] = frames[split].iloc[:limit]
                 notes.append(f"{split} split truncated to its first {limit} rows")
     splits = {split: to_samples(frame, files[split], label) for split, frame in frames.items()}
-    sha = {path.name: file_sha256(path) for path in sorted(set(files.values()))}
     return LoadedDataset(name=f"{name}_subset" if variant == "subset" else name, variant=variant, path=directory,
                          splits=splits, sha256=sha, split_description=description, notes=notes)
 
@@ -185,7 +185,8 @@ def load(
 def draw_subset(source_dir: Path, out_dir: Path, n_train: int, n_val: int, n_test: int, seed: int) -> dict[str, str]:
     """Draw the committed perov_5 subset from CDVAE's files: train and val from ``val.csv`` (disjoint),
     test from ``test.csv``, uniformly at random with ``numpy.random.default_rng(seed)``; rows keep
-    their original order and every column. Writes ``{train,val,test}.csv`` and ``SOURCE.md``.
+    their original order and every column. Writes ``{train,val,test}.csv``, ``SHA256SUMS`` (checked
+    by :func:`load`) and ``SOURCE.md``.
 
     Returns:
         ``{file name: sha256}`` of the written CSVs.
@@ -213,6 +214,7 @@ def draw_subset(source_dir: Path, out_dir: Path, n_train: int, n_val: int, n_tes
         data = buffer.getvalue().encode()
         (out_dir / f"{split}.csv").write_bytes(data)
         sums[f"{split}.csv"] = hashlib.sha256(data).hexdigest()
+    (out_dir / "SHA256SUMS").write_text("".join(f"{digest}  {name}\n" for name, digest in sums.items()))
     source_sums = {name: file_sha256(source_dir / name) for name in FULL_FILES}
     positives = {split: int((frame["ind_gap"] > 0).sum()) for split, frame in picks.items()}
     lines = [

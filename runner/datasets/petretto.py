@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from runner.contract import Sample
-from runner.datasets.base import DatasetError, LoadedDataset, file_sha256, find_dataset_dir
+from runner.datasets.base import DatasetError, LoadedDataset, find_dataset_dir, verified_sha256
 
 NAME = "phonon_dos_petretto"
 FILES = ("data.csv", "idx_train.txt", "idx_valid.txt", "idx_test.txt")
@@ -93,7 +93,8 @@ def load(variant: str, data_roots: Sequence[Path], max_samples: dict[str, int] |
         DatasetError: unknown variant, files missing, a malformed literal, a grid that differs
             between rows, or overlapping splits.
     """
-    directory = data_files(variant, data_roots)[0]
+    directory, files = data_files(variant, data_roots)
+    sha = verified_sha256(directory, list(files.values()))
     path = directory / "data.csv"
     try:
         frame = pd.read_csv(path)
@@ -138,7 +139,7 @@ def load(variant: str, data_roots: Sequence[Path], max_samples: dict[str, int] |
     if variant == "subset":
         notes.append("the phonon data ship whole: the subset and full variants are the same published split")
     dataset = LoadedDataset(name=NAME, variant="full", path=directory, splits=splits,
-                            sha256={name: file_sha256(directory / name) for name in FILES},
+                            sha256=sha,
                             split_description="the phononDoS tutorial's published idx_train / idx_valid / idx_test "
                                               "(element-balanced, 1,192 / 141 / 189)", notes=notes)
     return dataset, grid

@@ -10,6 +10,8 @@ from runner.datasets import cdvae
 from runner.tasks import UnknownTaskError, get_task
 from tests.conftest import REPO_ROOT
 
+NO_CHECKSUMS = shutil.ignore_patterns("SHA256SUMS")  # copies edited on purpose: test the parser
+
 SUBSET_ROOT = REPO_ROOT / "data"
 
 
@@ -41,7 +43,7 @@ def test_full_variant_split(shared_data):
 
 def test_bad_cif_names_row_and_id(tmp_path):
     folder = tmp_path / "perov_5_subset"
-    shutil.copytree(SUBSET_ROOT / "perov_5_subset", folder)
+    shutil.copytree(SUBSET_ROOT / "perov_5_subset", folder, ignore=NO_CHECKSUMS)  # a parse error, not a checksum
     frame = pd.read_csv(folder / "val.csv")
     frame.loc[3, "cif"] = "data_broken\n_cell_length_a nonsense\n"
     frame.to_csv(folder / "val.csv", index=False)
@@ -57,7 +59,7 @@ def test_missing_dataset_lists_search_path(tmp_path):
 
 def test_missing_column_is_named(tmp_path):
     folder = tmp_path / "perov_5_subset"
-    shutil.copytree(SUBSET_ROOT / "perov_5_subset", folder)
+    shutil.copytree(SUBSET_ROOT / "perov_5_subset", folder, ignore=NO_CHECKSUMS)
     pd.read_csv(folder / "test.csv").drop(columns=["heat_ref"]).to_csv(folder / "test.csv", index=False)
     with pytest.raises(DatasetError, match=r"test\.csv: missing column\(s\) \['heat_ref'\]"):
         get_task("perov5_heat_ref").load("subset", [tmp_path])
@@ -93,3 +95,23 @@ def test_carbon24_loads_and_official_split_is_used_when_present(shared_data, tmp
     dataset = get_task("carbon24_generation").load("full", [tmp_path])
     assert dataset.sizes() == {"train": 20, "val": 5, "test": 5}
     assert dataset.split_description == "CDVAE's official train.csv / val.csv / test.csv"
+
+
+def test_corrupted_embedded_file_fails_its_checksum(tmp_path):
+    """A committed subset file that was modified is refused before parsing, naming the file."""
+    import shutil
+
+    from runner.datasets import DatasetError, cdvae
+    from tests.conftest import REPO_ROOT
+
+    copy = tmp_path / "perov_5_subset"
+    shutil.copytree(REPO_ROOT / "data" / "perov_5_subset", copy)
+    dataset = cdvae.load("perov_5", "subset", [tmp_path], lambda row: row["heat_ref"])
+    assert dataset.sha256["train.csv"] in (copy / "SHA256SUMS").read_text()
+    text = (copy / "val.csv").read_text()
+    (copy / "val.csv").write_text(text.replace("\n", "\n\n", 1))  # one stray blank line
+    with pytest.raises(DatasetError, match=r"val\.csv: sha256 mismatch: expected [0-9a-f]{64} \(SHA256SUMS\), got"):
+        cdvae.load("perov_5", "subset", [tmp_path], lambda row: row["heat_ref"])
+    (copy / "SHA256SUMS").write_text("not a checksum line\n")
+    with pytest.raises(DatasetError, match=r"SHA256SUMS: line 1"):
+        cdvae.load("perov_5", "subset", [tmp_path], lambda row: row["heat_ref"])

@@ -10,6 +10,8 @@ from runner.datasets import DatasetError, file_sha256, petretto
 from runner.tasks import get_task
 from tests.conftest import REPO_ROOT
 
+NO_CHECKSUMS = shutil.ignore_patterns("SHA256SUMS")  # copies edited on purpose: test the parser
+
 DATA = REPO_ROOT / "data"
 
 
@@ -35,7 +37,7 @@ def test_published_split():
 
 def broken_copy(tmp_path, row, column, value):
     folder = tmp_path / "phonon_dos_petretto"
-    shutil.copytree(DATA / "phonon_dos_petretto", folder)
+    shutil.copytree(DATA / "phonon_dos_petretto", folder, ignore=NO_CHECKSUMS)  # a parse error, not a checksum
     frame = pd.read_csv(folder / "data.csv")
     frame.loc[row, column] = value
     frame.to_csv(folder / "data.csv", index=False)
@@ -58,7 +60,7 @@ def test_grid_mismatch_is_named(tmp_path):
 
 def test_bad_index_file(tmp_path):
     folder = tmp_path / "phonon_dos_petretto"
-    shutil.copytree(DATA / "phonon_dos_petretto", folder)
+    shutil.copytree(DATA / "phonon_dos_petretto", folder, ignore=NO_CHECKSUMS)
     (folder / "idx_test.txt").write_text("5\nfive\n")
     with pytest.raises(DatasetError, match=r"idx_test\.txt: line 2: 'five' is not an integer"):
         petretto.load("full", [tmp_path])

@@ -1,0 +1,686 @@
+"""Per-model comparison of a set of runs, with statistics over seeds.
+
+:func:`aggregate` turns the runs shown by ``mateval bench`` / ``mateval report`` (the list that
+:func:`orchestrator.results.load_results` returns) into a :class:`SuiteTable`: one column per model,
+one row per resource figure, model size figure and task metric. The HTML report
+(:mod:`orchestrator.report.render`), :func:`write_markdown` (``summary.md``) and
+:func:`write_csv` (``summary.csv``, one row per run and metric) all use it, so the three agree.
+
+What a cell holds:
+
+- values: mean ± sample standard deviation (``n - 1`` in the denominator) over the model's runs
+  with status ``ok``; a single value is shown without ``±``. When some runs of the model did not
+  end ok the cell is marked ``(k/n ok)``; when ok runs have no value (a metric stored as ``null``,
+  i.e. undefined for that run) it is marked ``(m n/a)``;
+- no ok run: the failure status as published tables show it (``OOM``, ``TIMEOUT``, ``FAILED``,
+  ``CANCELLED``); with mixed statuses the most frequent one and its count, e.g. ``OOM (2/3)``;
+- ok runs but no value at all: ``n/a`` with the reason;
+- the model has no run on that task: ``—``.
+
+Resource rows aggregate each model's ok runs over all its tasks and seeds (a resource figure is a
+property of a run, not of a task); params and FLOPs are one value per model, or the range ``a–b``
+when they differ between its runs (different tasks can change the output head or the input size).
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import math
+import re
+import statistics
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from orchestrator.report import render as _render
+from orchestrator.report.render import (
+    CLASSIFICATION_METRICS,
+    GENERATION_LABELS,
+    GENERATION_METRICS,
+    REGRESSION_METRICS,
+    RESOURCE_ROWS,
+    SPECTRA_LABELS,
+    SPECTRA_METRICS,
+    format_count,
+    format_flops,
+    format_metric,
+    format_percent,
+    resource_keys,
+    resource_value,
+)
+from runner.result import atomic_write_text
+
+__all__ = ["SummaryCell", "SummaryRow", "SummaryGroup", "ModelColumn", "SuiteTable", "aggregate",
+           "write_markdown", "write_csv", "write_summaries", "SUMMARY_RESOURCE_LABELS", "PARAMS_LABEL",
+           "FLOPS_LABEL", "MARKDOWN_FILE", "CSV_FILE"]
+
+MARKDOWN_FILE = "summary.md"
+CSV_FILE = "summary.csv"
+#: The rows of :data:`orchestrator.report.render.RESOURCE_ROWS` that the summary shows, in this order.
+SUMMARY_RESOURCE_LABELS = ("Duration (s)", "GPU utilization (%)", "GPU memory utilization (%)", "GPU power (W)",
+                           "Host CPU (%)", "Host memory (%)")
+PARAMS_LABEL = "Params"
+FLOPS_LABEL = "Forward FLOPs / sample"
+CSV_COLUMNS = ("run_id", "model", "task", "seed", "status", "metric", "value", "unit")
+#: Order in which failure statuses win a tie for "most frequent".
+_FAILURE_ORDER = ("oom", "timeout", "failed", "cancelled")
+_TASK_METRICS = {"regression": REGRESSION_METRICS, "classification": CLASSIFICATION_METRICS,
+                 "generation": GENERATION_METRICS, "spectra": SPECTRA_METRICS}
+#: Units of the spectrum metrics (the spectra are max-normalized: MAE, MSE, RMSE have none).
+_SPECTRA_UNITS = {"Wasserstein": "cm⁻¹", "Cv_300K_MAE": "J/(K·mol)"}
+_DASH = "—"
+
+NOTES = (
+    "Cells: mean ± sample standard deviation (n − 1 in the denominator) over the seeds whose run ended ok; "
+    "a single value has no ±.",
+    "(k/n ok): only k of the model's n runs (on that task; for resources, params and FLOPs: on all its "
+    "tasks) ended ok, and the statistics use those k. (m n/a): m ok runs have no value for that row.",
+    "OOM, TIMEOUT, FAILED, CANCELLED: no run ended ok; with mixed statuses the most frequent one is shown "
+    "with its count, e.g. OOM (2/3).",
+    "n/a: the runs ended ok but the value is missing (a metric stored as null is undefined for that run, "
+    "e.g. R² of a constant target; a resource figure may not be measurable on the host). "
+    "— : the model was not run on that task.",
+    "Resource rows aggregate each model's ok runs over all its tasks and seeds (per run: nvitop means over "
+    "the whole run; GPU utilization averaged and power summed over the GPUs used).",
+    "Params and FLOPs: one value per model, or the range a–b when its runs differ (e.g. between tasks). "
+    + _render.DEFAULT_FLOPS_NOTE,
+)
+
+
+# ----------------------------------------------------------------------------------------------
+# data structures
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class SummaryCell:
+    """One model's value in one row.
+
+    Attributes:
+        text: the formatted cell, e.g. ``"0.4310 ± 0.0120 (2/3 ok)"``, ``"OOM"``, ``"n/a"``, ``"—"``.
+        kind: ``"value"`` (mean ± std), ``"range"`` (params/FLOPs that differ between runs),
+            ``"status"`` (no ok run), ``"na"`` (ok runs, no value) or ``"absent"`` (no run).
+        mean: mean of ``values`` (``None`` without values).
+        std: sample standard deviation (ddof=1) of ``values``; ``None`` with fewer than two.
+        low, high: smallest and largest value (``None`` without values).
+        values: the numbers aggregated, one per ok run that has one, in run order.
+        n_ok: ok runs of the model (on the task for metric rows, overall otherwise).
+        n_total: all runs of the model (on the task for metric rows, overall otherwise).
+        status: ``kind == "status"``: the status shown (most frequent failure, lower case).
+        status_counts: ``{status: count}`` over the ``n_total`` runs.
+        title: a longer explanation (HTML tooltip, Markdown footnote for ``n/a``).
+        css: CSS classes of the HTML cell (``num``, ``na``, ``dim``, ``status-cell st-oom``, ...).
+    """
+
+    text: str
+    kind: str
+    mean: float | None = None
+    std: float | None = None
+    low: float | None = None
+    high: float | None = None
+    values: list[float] = field(default_factory=list)
+    n_ok: int = 0
+    n_total: int = 0
+    status: str | None = None
+    status_counts: dict[str, int] = field(default_factory=dict)
+    title: str | None = None
+    css: str = ""
+
+    @property
+    def n_values(self) -> int:
+        """Number of values aggregated."""
+        return len(self.values)
+
+
+@dataclass
+class SummaryRow:
+    """One row: ``label`` (e.g. ``"perov5_heat_ref · MAE (eV/atom)"``) and one cell per model column.
+
+    Attributes:
+        key: the metric key (``"MAE"``), the resource label or ``"params"`` / ``"flops"``.
+        task: the task of a metric row, ``None`` for resource and model rows.
+        unit: unit of the values (CSV ``unit`` column), ``""`` when dimensionless or unknown.
+        title: definition of the row (HTML tooltip).
+    """
+
+    label: str
+    key: str
+    cells: list[SummaryCell]
+    task: str | None = None
+    unit: str = ""
+    title: str | None = None
+
+
+@dataclass
+class SummaryGroup:
+    """Rows under one heading: ``"Resources"``, ``"Model"`` or one group per task."""
+
+    name: str
+    rows: list[SummaryRow]
+
+
+@dataclass
+class ModelColumn:
+    """One model: ``name`` (``model.name``), ``label`` (display name, unique in the table), its
+    tasks in order of first appearance and ``{status: count}`` over its runs."""
+
+    name: str
+    label: str
+    tasks: list[str]
+    n_runs: int
+    status_counts: dict[str, int]
+
+    @property
+    def n_ok(self) -> int:
+        """Runs of the model that ended ok."""
+        return self.status_counts.get("ok", 0)
+
+
+@dataclass
+class SuiteTable:
+    """The per-model comparison: ``columns`` (models) by rows (grouped in ``groups``).
+
+    Attributes:
+        columns: the models in order of first appearance.
+        groups: resources, model size, then one group per task (order of first appearance).
+        n_runs: readable runs aggregated.
+        status_counts: ``{status: count}`` over those runs, ok first.
+        unreadable: ``(directory, error)`` of the entries without a readable result (not aggregated).
+        notes: what the cells mean (shown under the table).
+    """
+
+    columns: list[ModelColumn]
+    groups: list[SummaryGroup]
+    n_runs: int
+    status_counts: dict[str, int]
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=lambda: list(NOTES))
+
+    @property
+    def rows(self) -> list[SummaryRow]:
+        """All rows, in display order."""
+        return [row for group in self.groups for row in group.rows]
+
+    @property
+    def header(self) -> str:
+        """One line: runs, models, tasks and statuses, e.g. ``"6 runs of 2 models on 1 task: 5 ok, 1 oom"``."""
+        tasks = {t for c in self.columns for t in c.tasks}
+        line = (f"{_plural(self.n_runs, 'run')} of {_plural(len(self.columns), 'model')} on "
+                f"{_plural(len(tasks), 'task')}")
+        if self.status_counts:
+            line += ": " + ", ".join(f"{n} {st}" for st, n in self.status_counts.items())
+        if self.unreadable:
+            line += f"; {_plural(len(self.unreadable), 'unreadable result')} not included"
+        return line
+
+
+# ----------------------------------------------------------------------------------------------
+# helpers
+# ----------------------------------------------------------------------------------------------
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _dig(d: Any, *keys: str) -> Any:
+    for k in keys:
+        if not isinstance(d, Mapping):
+            return None
+        d = d.get(k)
+    return d
+
+
+def _text(v: Any, default: str = "") -> str:
+    return v if isinstance(v, str) and v else default
+
+
+def _status(result: Mapping) -> str:
+    return _text(result.get("status"), "unknown")
+
+
+def _model_name(result: Mapping) -> str:
+    return _text(_dig(result, "model", "name")) or _text(_dig(result, "model", "display_name"), "?")
+
+
+def _task_name(result: Mapping) -> str:
+    return _text(_dig(result, "task", "name"), "?")
+
+
+def _metrics(result: Mapping) -> Mapping:
+    m = result.get("metrics")
+    return m if isinstance(m, Mapping) else {}
+
+
+def _seed_text(result: Mapping) -> str:
+    seed = result.get("seed")
+    return "?" if seed is None else str(seed)
+
+
+def _count_statuses(results: Sequence[Mapping]) -> dict[str, int]:
+    counts = Counter(_status(r) for r in results)
+    order = ["ok", *_FAILURE_ORDER]
+    return dict(sorted(counts.items(), key=lambda kv: (order.index(kv[0]) if kv[0] in order else len(order), kv[0])))
+
+
+def _status_cell(runs: Sequence[Mapping], what: str) -> SummaryCell:
+    """Cell of a row where none of ``runs`` (at least one) ended ok."""
+    counts = _count_statuses(runs)
+    order = {s: i for i, s in enumerate(_FAILURE_ORDER)}
+    status = max(counts, key=lambda s: (counts[s], -order.get(s, len(order))))
+    text = status.upper()
+    if len(counts) > 1:
+        text += f" ({counts[status]}/{len(runs)})"
+    detail = []
+    for r in runs:
+        err = r.get("error") if isinstance(r.get("error"), Mapping) else {}
+        msg = (f"{_task_name(r)} " if len({_task_name(x) for x in runs}) > 1 else "") + \
+            f"seed {_seed_text(r)}: {_status(r)}"
+        if err.get("type") or err.get("message"):
+            msg += f" ({err.get('type') or 'error'}: {str(err.get('message') or '')[:120]})"
+        detail.append(msg)
+    title = f"{what}: no run ended ok — " + "; ".join(detail)
+    css = f"status-cell st-{_render._STATUS_CLASSES.get(status, 'unknown')}"
+    return SummaryCell(text, "status", n_ok=0, n_total=len(runs), status=status, status_counts=counts,
+                       title=title, css=css)
+
+
+def _marker(n_ok: int, n_total: int, n_values: int) -> str:
+    parts = []
+    if n_ok < n_total:
+        parts.append(f"{n_ok}/{n_total} ok")
+    if n_values < n_ok:
+        parts.append(f"{n_ok - n_values} n/a")
+    return f" ({'; '.join(parts)})" if parts else ""
+
+
+def _plus_minus(mean: float, std: float | None, fmt: Callable[[float], str]) -> str:
+    if std is None:
+        return fmt(mean)
+    return f"{fmt(mean)} ± {fmt(std)}"
+
+
+def _stat_cell(runs: Sequence[Mapping], get: Callable[[Mapping], Any], fmt: Callable[[float], str], what: str,
+               missing: Callable[[Sequence[Mapping]], str], as_range: bool = False) -> SummaryCell:
+    """Aggregate ``get(result)`` over the ok ones of ``runs``.
+
+    ``as_range``: params/FLOPs: one value when all agree, else ``low–high`` (no mean ± std text).
+    ``missing(ok_runs)`` gives the reason when no ok run has a value.
+    """
+    if not runs:
+        return SummaryCell(_DASH, "absent", title=f"{what}: the model has no run here", css="dim")
+    ok = [r for r in runs if _status(r) == "ok"]
+    if not ok:
+        return _status_cell(runs, what)
+    counts = _count_statuses(runs)
+    pairs = [(r, float(v)) for r in ok if _is_num(v := get(r))]
+    values = [v for _, v in pairs]
+    marker = _marker(len(ok), len(runs), len(values))
+    several_tasks = len({_task_name(r) for r in runs}) > 1
+
+    def ref(r: Mapping) -> str:
+        return f"{_task_name(r)} seed {_seed_text(r)}" if several_tasks else f"seed {_seed_text(r)}"
+
+    not_ok = [f"{ref(r)}: {_status(r)}" for r in runs if _status(r) != "ok"]
+    if not values:
+        return SummaryCell("n/a" + _marker(len(ok), len(runs), len(ok)), "na", n_ok=len(ok), n_total=len(runs),
+                           status_counts=counts, title=f"{what}: {missing(ok)}", css="na")
+    mean = statistics.fmean(values)
+    std = statistics.stdev(values) if len(values) > 1 else None
+    low, high = min(values), max(values)
+    sources = ", ".join(ref(r) for r, _ in pairs)
+    if as_range:
+        kind = "value" if low == high else "range"
+        text = fmt(low) if low == high else f"{fmt(low)}–{fmt(high)}"
+        title = f"{what}: " + ("; ".join(f"{v!r}" for v in dict.fromkeys(values)))
+        title += f" (from {_plural(len(values), 'ok run')})"
+    else:
+        kind = "value"
+        text = _plus_minus(mean, std, fmt)
+        title = f"{what}: mean {mean!r}"
+        if std is not None:
+            title += f", sample std {std!r}"
+        title += f" over {_plural(len(values), 'ok run')} ({sources}); values " + ", ".join(
+            f"{v!r}" for v in values)
+    if not_ok:
+        title += "; not ok: " + ", ".join(not_ok)
+    if len(values) < len(ok):
+        title += f"; {len(ok) - len(values)} ok run(s) without a value: {missing(ok)}"
+    return SummaryCell(text + marker, kind, mean=mean, std=std, low=low, high=high, values=values, n_ok=len(ok),
+                       n_total=len(runs), status_counts=counts, title=title, css="num")
+
+
+# ----------------------------------------------------------------------------------------------
+# rows
+# ----------------------------------------------------------------------------------------------
+
+
+def _resource_specs() -> list[tuple[str, str, str, str, Callable[[float], str]]]:
+    by_label = {row[0]: row for row in RESOURCE_ROWS}
+    return [by_label[label] for label in SUMMARY_RESOURCE_LABELS if label in by_label]
+
+
+def _label_unit(label: str) -> str:
+    m = re.search(r"\(([^()]*)\)$", label)
+    return m.group(1) if m else ""
+
+
+def _resource_missing(key: str, family: str) -> Callable[[Sequence[Mapping]], str]:
+    def reason(ok: Sequence[Mapping]) -> str:
+        for r in ok:
+            found = _render._unavailable_reason(dict(r), resource_keys(key, family), family)
+            if found:
+                return found
+        if family == "gpu":
+            return "no GPU metric recorded for these runs (no GPU or telemetry off)"
+        return f"'{key}' not recorded in result.json"
+
+    return reason
+
+
+def _stats_missing(sub: str | None) -> Callable[[Sequence[Mapping]], str]:
+    def reason(ok: Sequence[Mapping]) -> str:
+        for r in ok:
+            err = (_dig(r, "model_stats", sub, "error") if sub else None) or _dig(r, "model_stats", "error")
+            if err:
+                return f"not counted: {_render._short_json(err)}"
+        return "not counted"
+
+    return reason
+
+
+def _params(r: Mapping) -> Any:
+    return _dig(r, "model_stats", "params")
+
+
+def _flops(r: Mapping) -> Any:
+    return _dig(r, "model_stats", "flops", "forward_per_sample")
+
+
+def _task_info(runs: Sequence[Mapping]) -> tuple[str, str | None]:
+    """(task type, unit) of a task's runs: from an ok run when there is one."""
+    ordered = sorted(runs, key=lambda r: _status(r) != "ok")
+    task_type = next((t for r in ordered if (t := _text(r.get("task_type")))), "")
+    unit = next((u for r in ordered if (u := _text(_dig(r, "task", "unit")))), None)
+    return task_type, unit
+
+
+def _task_metric_names(runs: Sequence[Mapping], task_type: str) -> list[str]:
+    """Metric keys of a task: the known ones of its type in their order, then the others in order
+    of first appearance. With no metric reported at all (every run failed), the type's list."""
+    seen: list[str] = []
+    for r in runs:
+        for k in _metrics(r):
+            if k not in seen:
+                seen.append(k)
+    known = _TASK_METRICS.get(task_type, ())
+    if not seen:
+        return list(known)
+    return [m for m in known if m in seen] + [m for m in seen if m not in known]
+
+
+def _metric_format(task_type: str, name: str) -> tuple[str, str, Callable[[float], str]]:
+    """(label without the task, unit, formatter) of metric ``name`` of a ``task_type`` task."""
+    if task_type == "spectra":
+        return SPECTRA_LABELS.get(name, name), _SPECTRA_UNITS.get(name, ""), format_metric
+    if task_type == "generation" or name in GENERATION_METRICS:
+        fmt = format_percent if name in _render._PERCENT_METRICS else format_metric
+        unit = "g/cm³" if name == "EMD_density" else ""
+        return GENERATION_LABELS.get(name, name), unit, fmt
+    return name, "", format_metric
+
+
+def _metric_row(task: str, task_type: str, unit: str | None, name: str, columns: Sequence[ModelColumn],
+                runs_by: Mapping[tuple[str, str], list[Mapping]]) -> SummaryRow:
+    label, row_unit, fmt = _metric_format(task_type, name)
+    if task_type not in ("spectra", "generation"):
+        power = _render._UNIT_METRICS.get(name, 0)
+        suffix = _render._unit_suffix(unit, power) if power else None
+        if suffix:
+            label = f"{name} {suffix}" if suffix.startswith("(") else f"{name} ({suffix})"
+            row_unit = suffix
+    full = f"{task} · {label}"
+
+    def missing(ok: Sequence[Mapping]) -> str:
+        if any(name in _metrics(r) for r in ok):
+            return "could not be computed (stored as null: undefined for these runs)"
+        return "not recorded in result.json"
+
+    cells = [_stat_cell(runs_by.get((c.name, task), []), lambda r: _metrics(r).get(name), fmt, full, missing)
+             for c in columns]
+    if task_type == "spectra":
+        title = _render._SPECTRA_DEFINITIONS.get(name)
+    elif name in GENERATION_METRICS:
+        title = _render._FIXED_DEFINITIONS.get(name)
+    else:
+        title = None
+    return SummaryRow(full, name, cells, task=task, unit=row_unit, title=title)
+
+
+def _valid(loaded: Iterable[tuple[Any, Any, Any]]) -> tuple[list[Mapping], list[tuple[str, str]]]:
+    results, unreadable = [], []
+    for entry in loaded:
+        directory, result, error = entry
+        if isinstance(result, Mapping):
+            results.append(result)
+        else:
+            unreadable.append((str(directory), str(error or "no result")))
+    return results, unreadable
+
+
+def _task_layout(results: Sequence[Mapping]) -> list[tuple[str, str, str | None, list[str]]]:
+    """``[(task, task type, unit, metric keys)]`` in order of first appearance."""
+    by_task: dict[str, list[Mapping]] = {}
+    for r in results:
+        by_task.setdefault(_task_name(r), []).append(r)
+    layout = []
+    for task, runs in by_task.items():
+        task_type, unit = _task_info(runs)
+        layout.append((task, task_type, unit, _task_metric_names(runs, task_type)))
+    return layout
+
+
+# ----------------------------------------------------------------------------------------------
+# public API
+# ----------------------------------------------------------------------------------------------
+
+
+def aggregate(loaded: Iterable[tuple[Any, Mapping[str, Any] | None, str | None]]) -> SuiteTable:
+    """Build the per-model comparison of ``loaded``.
+
+    Args:
+        loaded: ``(directory, result or None, error or None)`` triples, as
+            :func:`orchestrator.results.load_results` returns them. Entries without a result are
+            counted as unreadable and otherwise left out; results are read defensively (a result
+            that misses fields, e.g. one failing the schema, still aggregates).
+
+    Returns:
+        A :class:`SuiteTable` with one column per model (``model.name``, in order of first
+        appearance, labelled with ``model.display_name``) and the rows: the resource rows of
+        :data:`SUMMARY_RESOURCE_LABELS`, params, forward FLOPs per sample, then per task (in order
+        of first appearance) its metrics. See the module docstring for what a cell shows.
+
+    Never raises on odd result content; an empty ``loaded`` gives a table without columns.
+    """
+    results, unreadable = _valid(loaded)
+    by_model: dict[str, list[Mapping]] = {}
+    runs_by: dict[tuple[str, str], list[Mapping]] = {}
+    for r in results:
+        by_model.setdefault(_model_name(r), []).append(r)
+        runs_by.setdefault((_model_name(r), _task_name(r)), []).append(r)
+
+    columns: list[ModelColumn] = []
+    for name, runs in by_model.items():
+        display = next((d for r in runs if (d := _text(_dig(r, "model", "display_name")))), name)
+        tasks = list(dict.fromkeys(_task_name(r) for r in runs))
+        columns.append(ModelColumn(name, display, tasks, len(runs), _count_statuses(runs)))
+    labels = Counter(c.label for c in columns)
+    for c in columns:  # two models with one display name: tell them apart
+        if labels[c.label] > 1 and c.label != c.name:
+            c.label = f"{c.label} ({c.name})"
+
+    resources = []
+    for label, key, family, agg, fmt in _resource_specs():
+        getter = (lambda k, f, a: lambda r: resource_value(r, k, f, a)[0])(key, family, agg)
+        cells = [_stat_cell(by_model[c.name], getter, fmt, label, _resource_missing(key, family)) for c in columns]
+        resources.append(SummaryRow(label, label, cells, unit=_label_unit(label),
+                                    title="mean ± std over all ok runs of the model (all its tasks and seeds)"))
+    model_rows = [
+        SummaryRow(PARAMS_LABEL, "params",
+                   [_stat_cell(by_model[c.name], _params, format_count, PARAMS_LABEL, _stats_missing(None),
+                               as_range=True) for c in columns], title="trainable and frozen parameters"),
+        SummaryRow(FLOPS_LABEL, "flops",
+                   [_stat_cell(by_model[c.name], _flops, format_flops, FLOPS_LABEL, _stats_missing("flops"),
+                               as_range=True) for c in columns], unit="FLOP",
+                   title="FLOPs of one forward pass per sample"),
+    ]
+    groups = [SummaryGroup("Resources (all tasks and seeds of a model)", resources),
+              SummaryGroup("Model", model_rows)]
+    for task, task_type, unit, names in _task_layout(results):
+        rows = [_metric_row(task, task_type, unit, name, columns, runs_by) for name in names]
+        details = ", ".join(x for x in (task_type, unit) if x)
+        heading = f"{task} ({details})" if details else task
+        if rows:
+            groups.append(SummaryGroup(heading, rows))
+    return SuiteTable(columns, groups, len(results), _count_statuses(results), unreadable)
+
+
+def _md_escape(text: str) -> str:
+    """Text safe inside a Markdown table cell: no raw HTML, no column breaks, one line."""
+    text = html.escape(" ".join(str(text).split()), quote=False)
+    return text.replace("\\", "\\\\").replace("|", "\\|")
+
+
+def markdown(table: SuiteTable, title: str = "mateval summary") -> str:
+    """The Markdown text of ``table`` (see :func:`write_markdown`)."""
+    lines = [f"# {_md_escape(title)}", "", _md_escape(table.header) + ".", ""]
+    if not table.columns:
+        lines += ["No readable runs.", ""]
+    else:
+        footnotes: dict[str, int] = {}
+        head = ["Metric", *(_md_escape(f"{c.label} ({_plural(c.n_runs, 'run')})") for c in table.columns)]
+        lines.append("| " + " | ".join(head) + " |")
+        lines.append("|" + "---|" + "---:|" * len(table.columns))
+        for row in table.rows:
+            cells = []
+            for cell in row.cells:
+                text = _md_escape(cell.text)
+                if cell.kind == "na" and cell.title:
+                    n = footnotes.setdefault(cell.title, len(footnotes) + 1)
+                    text += f" [^{n}]"
+                cells.append(text)
+            lines.append("| " + " | ".join([_md_escape(row.label), *cells]) + " |")
+        lines.append("")
+        lines += [f"- {_md_escape(note)}" for note in table.notes]
+        if footnotes:
+            lines.append("")
+            lines += [f"[^{n}]: {_md_escape(reason)}" for reason, n in footnotes.items()]
+        lines.append("")
+    if table.unreadable:
+        lines += ["Unreadable results (not included):", ""]
+        lines += [f"- `{_md_escape(d).replace('`', '')}`: {_md_escape(e)}" for d, e in table.unreadable]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_markdown(table: SuiteTable, path: Path, title: str = "mateval summary") -> Path:
+    """Write ``table`` as ``summary.md``: a title, a header line (runs, models, tasks, statuses), a
+    Markdown table (one row per :class:`SummaryRow`, one column per model) and the notes; an ``n/a``
+    cell gets a footnote with its reason. Text from results is escaped (no raw HTML, no ``|``).
+
+    The file is written atomically (parent directories are created); returns ``path``.
+
+    Raises:
+        OSError: the file cannot be written.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, markdown(table, title))
+    return path
+
+
+def _csv_value(v: Any) -> str:
+    if not _is_num(v):
+        return ""
+    return str(int(v)) if isinstance(v, int) else repr(float(v))
+
+
+def _csv_safe(text: Any) -> str:
+    """A text field that a spreadsheet will not evaluate as a formula."""
+    s = "" if text is None else str(text)
+    return "'" + s if s[:1] in ("=", "+", "-", "@", "\t", "\r") else s
+
+
+def csv_rows(loaded: Iterable[tuple[Any, Mapping[str, Any] | None, str | None]]) -> list[dict[str, str]]:
+    """The rows of :func:`write_csv` as dicts keyed by :data:`CSV_COLUMNS`."""
+    loaded = list(loaded)
+    results, _ = _valid(loaded)
+    layout = {task: (task_type, unit, names) for task, task_type, unit, names in _task_layout(results)}
+    rows: list[dict[str, str]] = []
+    for directory, result, error in loaded:
+        if not isinstance(result, Mapping):
+            rows.append({"run_id": _csv_safe(Path(str(directory)).name), "model": "", "task": "", "seed": "",
+                         "status": "unreadable", "metric": "", "value": "", "unit": ""})
+            continue
+        base = {"run_id": _csv_safe(_text(result.get("run_id"), Path(str(directory)).name)),
+                "model": _csv_safe(_text(_dig(result, "model", "display_name"), _model_name(result))),
+                "task": _csv_safe(_task_name(result)), "seed": _csv_value(result.get("seed")),
+                "status": _csv_safe(_status(result))}
+        for label, key, family, agg, _ in _resource_specs():
+            rows.append({**base, "metric": label, "value": _csv_value(resource_value(result, key, family, agg)[0]),
+                         "unit": _label_unit(label)})
+        rows.append({**base, "metric": PARAMS_LABEL, "value": _csv_value(_params(result)), "unit": ""})
+        rows.append({**base, "metric": FLOPS_LABEL, "value": _csv_value(_flops(result)), "unit": "FLOP"})
+        task_type, unit, names = layout[_task_name(result)]
+        for name in names:
+            _, row_unit, _ = _metric_format(task_type, name)
+            if task_type not in ("spectra", "generation"):
+                power = _render._UNIT_METRICS.get(name, 0)
+                row_unit = (_render._unit_suffix(unit, power) or "") if power else ""
+            rows.append({**base, "metric": _csv_safe(name), "value": _csv_value(_metrics(result).get(name)),
+                         "unit": _csv_safe(row_unit)})
+    return rows
+
+
+def write_csv(loaded: Iterable[tuple[Any, Mapping[str, Any] | None, str | None]], path: Path) -> Path:
+    """Write ``summary.csv``: tidy data, one row per run and metric.
+
+    Columns: ``run_id, model, task, seed, status, metric, value, unit``. ``metric`` is a resource
+    row label (as in the table, e.g. ``Duration (s)``), ``Params``, ``Forward FLOPs / sample`` or a
+    metric key of the run's task (every metric reported by any run of that task, so failed runs
+    get rows too); ``model`` is the display name; ``value`` is the full-precision number, empty
+    when missing (null metric, failed run, not measured). An unreadable result gives one row with
+    status ``unreadable`` and no metric. Text cells that a spreadsheet would take for a formula
+    are prefixed with ``'``. The file is written atomically; returns ``path``.
+
+    Raises:
+        OSError: the file cannot be written.
+    """
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(csv_rows(loaded))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, buffer.getvalue())
+    return path
+
+
+def write_summaries(loaded: Iterable[tuple[Any, Mapping[str, Any] | None, str | None]],
+                    directory: Path) -> tuple[Path, Path]:
+    """Write ``directory/summary.md`` and ``directory/summary.csv`` for ``loaded``; returns both paths.
+
+    Raises:
+        OSError: a file cannot be written.
+    """
+    loaded = list(loaded)
+    directory = Path(directory)
+    md = write_markdown(aggregate(loaded), directory / MARKDOWN_FILE)
+    return md, write_csv(loaded, directory / CSV_FILE)
