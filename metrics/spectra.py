@@ -447,8 +447,11 @@ def _einstein_function(x: np.ndarray) -> np.ndarray:
     out[small] = 1.0 - xs**2 / 12.0 + xs**4 / 240.0
     xl = x[~small]
     # x^2 e^x / (e^x - 1)^2 = x^2 e^-x / (1 - e^-x)^2: e^-x underflows harmlessly to 0 for large x.
-    em = np.exp(-xl)
-    out[~small] = xl**2 * em / np.expm1(-xl) ** 2
+    # (x e^{-x/2})^2 rather than x^2 e^-x: x^2 alone overflows for x > ~1e154 (T -> 0) and inf * 0 is NaN.
+    # Beyond x = 1500, E(x) < 1e-645: exactly 0 in float64 (also for x = inf when T is denormal).
+    with np.errstate(over="ignore", invalid="ignore"):
+        large = (xl * np.exp(-xl / 2.0)) ** 2 / np.expm1(-xl) ** 2
+    out[~small] = np.where(xl > 1500.0, 0.0, large)
     return out
 
 

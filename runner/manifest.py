@@ -32,8 +32,8 @@ def field_path(error: jsonschema.ValidationError) -> str:
     parts = [str(p) for p in error.absolute_path]
     if error.validator == "additionalProperties":
         # the offending names are only in the message; report the first one as the field
-        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
-        parts += extra[:1]
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})), key=str)  # keys may be ints
+        parts += [str(name) for name in extra[:1]]
     elif error.validator == "required":
         missing = [name for name in error.validator_value if name not in error.instance]
         parts += missing[:1]
@@ -133,13 +133,13 @@ def load_manifest(folder: Path) -> ModelManifest:
     if not isinstance(data, dict):
         raise ManifestError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
     validator = jsonschema.Draft202012Validator(load_schema("model"))
-    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
+    errors = sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
     if errors:
         details = "; ".join(f"field '{field_path(e)}': {e.message}" for e in errors)
         raise ManifestError(f"{path}: invalid manifest: {details}")
     if data["name"] != folder.name:
         raise ManifestError(f"{path}: field 'name': {data['name']!r} must equal the folder name {folder.name!r}")
-    unknown = sorted(set(data.get("bench_hyperparameters", {})) - set(data["hyperparameters"]))
+    unknown = sorted(set(data.get("bench_hyperparameters", {})) - set(data["hyperparameters"]), key=str)
     if unknown:
         raise ManifestError(
             f"{path}: field 'bench_hyperparameters.{unknown[0]}': not declared in 'hyperparameters'"

@@ -11,6 +11,9 @@ runner) with:
   ``/mateval/run``, the scoring cache (reference fingerprints) read-write at ``/mateval/cache``; ``shm_size`` for PyTorch data loaders; optional memory and CPU limits;
 - the host user's uid:gid (result files are not root-owned), no Docker socket, not privileged,
   no network (a run needs none);
+- Docker's init (``init=True``) as PID 1, so that the runner is an ordinary process: signals
+  reach it with their default meaning (the kernel ignores a SIGKILL a PID 1 sends itself) and
+  its children are reaped;
 - the run's timeout through ``container.wait(timeout=...)``; on expiry the container is stopped
   (SIGTERM, the runner writes its result, then SIGKILL after a grace period);
 - its log streamed to the run log; the container is always removed afterwards (not with
@@ -136,7 +139,8 @@ class DockerBackend(Backend):
                        volumes=volumes, shm_size=self.shm_size, network_disabled=True, privileged=False,
                        environment={"HOME": "/tmp", "MATEVAL_GIT_SHA": spec.git_sha or "", "PYTHONUNBUFFERED": "1"},
                        labels={"org.mateval.run_id": spec.run_id}, device_requests=device_requests,
-                       security_opt=["no-new-privileges"], name=f"mateval-{spec.run_id}"[:128])
+                       security_opt=["no-new-privileges"], name=f"mateval-{spec.run_id}"[:128],
+                       init=True)
         if self.memory:
             options["mem_limit"] = self.memory
             options["memswap_limit"] = self.memory  # no swap: exceeding the limit is an OOM, not a slowdown

@@ -96,7 +96,7 @@ def test_container_options_are_confined(client, images, tmp_path):
     spec = RunSpec(run_id="r", model="matformer", model_dir=str(REPO_ROOT / "images" / "matformer"), task="t",
                    data_roots=[str(REPO_ROOT / "data"), str(tmp_path / "missing")])
     options = backend.container_options(spec, tmp_path, image, [])
-    assert options["privileged"] is False and options["network_disabled"] is True
+    assert options["privileged"] is False and options["network_disabled"] is True and options["init"] is True
     assert options["user"] == f"{os.getuid()}:{os.getgid()}"
     assert options["volumes"][str(REPO_ROOT / "data")] == {"bind": "/mateval/data/0", "mode": "ro"}
     assert options["volumes"][str(tmp_path.resolve())]["mode"] == "rw"

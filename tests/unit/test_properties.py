@@ -1,8 +1,9 @@
 """Property-based tests (hypothesis) of the metrics and of the ``model.yaml`` parser.
 
 Random finite inputs of random lengths; each test's docstring names the property it checks.
-Floating-point comparisons use tolerances derived from the magnitudes involved. Known bugs are
-kept as ``xfail(strict=True)`` tests with their minimal counterexample as an explicit example.
+Floating-point comparisons use tolerances derived from the magnitudes involved. The bugs these
+tests found (unorderable int/str keys in model.yaml raised TypeError; C_V was NaN below ~1e-151 K)
+are fixed; their minimal counterexamples stay as explicit examples.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ EPS = float(np.finfo(np.float64).eps)
 # database=None: no .hypothesis/ directory in the checkout.
 PROPS = settings(max_examples=60, deadline=None, database=None)
 FEW = settings(max_examples=30, deadline=None, database=None)
-# For xfail(strict=True) tests: one clean exception type, not an ExceptionGroup of several bugs.
+# For the tests of the fixed bugs: one clean exception type, not an ExceptionGroup of several bugs.
 XFAIL_PROPS = settings(max_examples=20, deadline=None, database=None, report_multiple_bugs=False)
 
 
@@ -522,12 +523,6 @@ def test_heat_capacity_invariant_to_dos_normalisation(case, temp, factor):
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="heat_capacity returns NaN instead of a value in [0, 3R] when x = hc*w/(k_B*T) exceeds "
-    "~1.3e154 (e.g. T <= ~1e-151 K at 1000 cm^-1): _einstein_function computes xl**2 * exp(-xl), "
-    "and xl**2 overflows to inf while exp(-xl) is 0, giving inf * 0 = NaN",
-)
 @XFAIL_PROPS
 @example(temp=1e-160)
 @given(temp=st.floats(min_value=5e-324, max_value=1e5))
@@ -756,7 +751,7 @@ def test_manifest_random_text_loads_or_raises_manifest_error(content):
         parsed = yaml.safe_load(content)
     except Exception:  # load_manifest must turn this into ManifestError; checked below
         parsed = None
-    assume(_has_only_string_keys(parsed))  # other keys: see the xfail test below
+    assume(_has_only_string_keys(parsed))  # other keys: see test_manifest_with_non_string_keys_raises_manifest_error
     path, outcome = _write_and_load(FOLDER, content)
     if isinstance(outcome, ManifestError):
         assert str(path) in str(outcome)
@@ -810,7 +805,7 @@ def valid_manifests(draw):
 @given(valid_manifests())
 def test_valid_manifest_round_trips(document):
     """A valid model.yaml loads; its data equals the YAML loaded, its sha256 is that of the file's bytes."""
-    text = yaml.safe_dump(document, allow_unicode=True, sort_keys=False)
+    text = yaml.safe_dump(document, sort_keys=False)
     path, outcome = _write_and_load(document["name"], text)
     assert isinstance(outcome, ModelManifest), outcome
     assert outcome.data == yaml.safe_load(text) == document
@@ -880,8 +875,7 @@ def mutated_manifests(draw):
 @PROPS
 @given(mutated_manifests())
 def test_mutated_manifest_raises_manifest_error_naming_file_and_field(case):
-    """Dropping a required field, giving a field a wrong type or adding an unknown one raises
-    ManifestError naming the file and the field."""
+    """Dropping a required field, mistyping a field or adding an unknown one gives ManifestError naming file and field."""
     document, field = case
     name = document.get("name")
     folder = name if isinstance(name, str) else FOLDER  # a string name is always a valid one here
@@ -891,12 +885,6 @@ def test_mutated_manifest_raises_manifest_error_naming_file_and_field(case):
     assert f"field '{field}'" in str(outcome)
 
 
-@pytest.mark.xfail(
-    strict=True, raises=TypeError,
-    reason="load_manifest raises TypeError instead of ManifestError when a mapping in model.yaml has "
-    "keys of mixed, unorderable types (e.g. int and str): field_path sorts the extra keys, "
-    "load_manifest sorts schema errors by absolute_path and sorts unknown bench_hyperparameters",
-)
 @XFAIL_PROPS
 @example(document={1: 0, "zzz": 0})
 @given(document=st.dictionaries(st.one_of(st.integers(), st.none(), st.booleans(), st.text(max_size=4)),
@@ -908,22 +896,17 @@ def test_manifest_with_non_string_keys_raises_manifest_error(document):
     _check_outcome(path, outcome, text)
 
 
-@pytest.mark.xfail(
-    strict=True, raises=TypeError,
-    reason="load_manifest sorts the unknown bench_hyperparameters keys / the schema errors' paths, "
-    "which raises TypeError for mixed int/str keys inside otherwise valid manifests",
-)
+@pytest.mark.parametrize("where", ["hyperparameters", "bench_hyperparameters"])
 @XFAIL_PROPS
-@example(where="bench_hyperparameters", key=1)
-@example(where="hyperparameters", key=1)
-@given(where=st.sampled_from(["bench_hyperparameters", "hyperparameters"]),
-       key=st.one_of(st.integers(), st.booleans(), st.floats(allow_nan=False)))
+@example(key=1)
+@given(key=st.one_of(st.integers(), st.booleans(), st.floats(allow_nan=False)))
 def test_manifest_with_mixed_hyperparameter_keys_raises_manifest_error(where, key):
     """Mixed int/str keys in (bench_)hyperparameters give ManifestError naming the file, not TypeError."""
     document = {
         "name": FOLDER, "display_name": "x",
         "paper": {"title": "t", "authors": "a", "venue": "v", "year": 2020},
         "licence": "MIT", "entry_point": "m:C", "task_types": ["regression"], "default_tasks": ["t"],
+        # hyperparameters: values of a forbidden type ({}), so the schema reports both keys
         "hyperparameters": {"a": {}, key: {}} if where == "hyperparameters" else {},
         "bench_hyperparameters": {key: 0, "a": 0} if where == "bench_hyperparameters" else {},
     }
