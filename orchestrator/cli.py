@@ -12,10 +12,12 @@ import argparse
 import shutil
 import signal
 import sys
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
+import psutil
 import yaml
 from rich.console import Console
 from rich.table import Table
@@ -247,13 +249,19 @@ def cmd_bench(args: argparse.Namespace) -> int:
                       f"(seed {spec.seed}, {backend.name}) -> {results_root / spec.run_id}")
         return echo
 
+    collect_s = [0.0]
+
     def done(spec: RunSpec, staging: Path, outcome) -> dict:
+        begin = time.monotonic()
         result = results.finalize(staging, spec, outcome)
         finished.append(results.publish(staging, results_root))
         console.print(f"mateval: {spec.run_id}: status {result['status']}", markup=False)
+        collect_s[0] += time.monotonic() - begin
         return result
 
     interrupted, error = False, None
+    setup_s = time.time() - psutil.Process().create_time()  # interpreter start, imports, plan, run directories
+    runs_started = time.monotonic()
     try:
         backend.run_all(runs, done, announce)
     except KeyboardInterrupt:
@@ -266,6 +274,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         for _, staging in runs:  # never started: nothing to keep
             if staging.exists() and not (staging / "result.json").exists():
                 shutil.rmtree(staging, ignore_errors=True)
+    run_s = time.monotonic() - runs_started - collect_s[0]
+    collection_started = time.monotonic()
     shown = kept + finished
     if not shown:
         console.print("mateval: nothing was run")
@@ -287,6 +297,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
             console.print(f"summary: {path}")
     except Exception as exc:
         console.print(f"mateval: summary could not be written: {type(exc).__name__}: {exc}", markup=False)
+    collect_s[0] += time.monotonic() - collection_started
+    console.print(f"mateval: timings: set-up {setup_s:.2f} s, runs {run_s:.2f} s, collection {collect_s[0]:.2f} s "
+                  "(finalize, publish, summary, report)", markup=False)
     if interrupted:
         return 130
     if error is not None:

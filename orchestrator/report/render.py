@@ -1,9 +1,10 @@
 """Render a set of run directories (``results/<run_id>/``) into one self-contained HTML report.
 
-The page is a single file with inline CSS and inline SVG figures: it opens offline and needs no
-JavaScript. Every string taken from a result (names, ids, messages, log tails, hyperparameters)
-goes through Jinja2 autoescaping; only the SVGs made by :mod:`orchestrator.report.plots` are
-inserted with ``|safe``, and those contain no text taken from a result.
+The page is a single file with inline CSS, inline SVG figures and one small inline script
+(:data:`TABLE_SCRIPT`: sorting and filtering of tables; the page reads completely without it): it
+opens offline. Every string taken from a result (names, ids, messages, log tails, hyperparameters)
+goes through Jinja2 autoescaping; only the SVGs made by :mod:`orchestrator.report.plots` and
+:data:`TABLE_SCRIPT` are inserted with ``|safe``, and those contain no text taken from a result.
 
 A broken input never stops the report: a run directory whose ``result.json`` is missing or not
 valid JSON is listed under "Unreadable results", a schema violation is shown as a warning in the
@@ -22,13 +23,31 @@ predicted and true spectra of the best, the median and the worst test crystal by
 (from the long-format ``predictions.csv``: ``id, frequency, target, prediction``), a histogram of the
 per-crystal MSE and a parity plot of C_V(300 K); a missing or corrupt ``predictions.csv`` gives a
 note instead of the spectra.
+
+Layout: a navigation bar, the per-model summary (mean ± std over seeds, the reference's table), a
+compact table of the runs (one row each: model, task, seed, status, duration, main metric), the
+per-run comparison (runs as columns), one page per model (``section.model-page``, ``id="model-<slug>"``,
+grouped by ``model.name`` like the summary) holding the sections of its runs ordered by task (order
+of first appearance) and seed, and the environment page (``id="environment"``: image, Slurm job,
+versions and hardware of every run).
+
+Interactivity: one inline ``<script>`` (:data:`TABLE_SCRIPT`, a constant of this module; it holds
+no data and reads the DOM only through ``textContent``/attributes) makes every
+``table.sortable`` sortable by a click on a header (numerically on the ``data-sort`` values set
+here for numeric cells, else by text) and puts a filter box above every ``table.filterable`` and
+every table with a ``data-filter`` attribute (``data-filter="label"``: match the row label only).
+Without JavaScript the tables are simply static. A Content-Security-Policy ``<meta>`` allows that
+one script by its SHA-256 hash and nothing else (no other script, handler attribute or external
+resource), as a second line of defence behind the escaping.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as _dt
 import fnmatch
 import functools
+import hashlib
 import json
 import math
 import os
@@ -58,6 +77,13 @@ __all__ = [
     "format_percent",
     "resource_value",
     "resource_keys",
+    "MAIN_METRICS",
+    "TABLE_SCRIPT",
+    "ModelPage",
+    "model_slug",
+    "main_metric",
+    "RUNS_COLUMNS",
+    "ENVIRONMENT_COLUMNS",
 ]
 
 REGRESSION_METRICS = ("MAE", "MSE", "RMSE", "R2", "MaxError")
@@ -235,6 +261,10 @@ class Cell:
     text: str
     title: str | None = None
     css: str = ""
+    #: raw numeric value for sorting (``data-sort``), ``None`` for text cells
+    sort: str | None = None
+    #: in-page link target (``#run-3``), only ever an anchor made by this module
+    href: str | None = None
 
 
 @dataclass
@@ -1503,6 +1533,398 @@ def _structure_gallery(cif_path: Path, frame) -> dict:
 
 
 # ----------------------------------------------------------------------------------------------
+# pages: runs table, model pages, environment
+# ----------------------------------------------------------------------------------------------
+
+#: The metric shown for a run in the runs table, by task type (lower is better except ROC-AUC and validity).
+MAIN_METRICS = {"regression": "MAE", "classification": "ROC-AUC", "generation": "validity", "spectra": "MAE"}
+_NOT_RECORDED = "not recorded"
+
+#: The inline script of the report (see the module docstring). It is a constant: no data is ever
+#: put into it, it only reads the DOM (textContent, data-sort) and builds elements with DOM calls.
+TABLE_SCRIPT = """
+(() => {
+  "use strict";
+  const key = (cell) => {
+    const raw = cell ? cell.getAttribute("data-sort") : null;
+    return {
+      num: raw === null || raw.trim() === "" ? NaN : Number(raw),
+      text: cell ? cell.textContent.trim().toLowerCase() : "",
+      missing: !cell || cell.classList.contains("missing"),
+    };
+  };
+  // numbers before text, values not recorded last (in both directions)
+  const compare = (a, b, dir) => {
+    if (a.missing !== b.missing) return a.missing ? 1 : -1;
+    const an = !Number.isNaN(a.num), bn = !Number.isNaN(b.num);
+    if (an && bn) return (a.num - b.num) * dir;
+    if (an !== bn) return an ? -1 : 1;
+    return a.text.localeCompare(b.text, undefined, { numeric: true }) * dir;
+  };
+  const sortable = (table) => {
+    const body = table.tBodies[0];
+    const head = table.tHead && table.tHead.rows[table.tHead.rows.length - 1];
+    if (!body || !head) return;
+    const original = new Map(Array.from(body.rows, (row, i) => [row, i]));
+    const headers = Array.from(head.cells);
+    const arrows = headers.map((th) => {
+      const arrow = document.createElement("span");
+      arrow.className = "sort-arrow";
+      arrow.setAttribute("aria-hidden", "true");
+      th.appendChild(arrow);
+      return arrow;
+    });
+    headers.forEach((th, col) => {
+      const sort = () => {
+        const dir = th.getAttribute("aria-sort") === "ascending" ? -1 : 1;
+        headers.forEach((h, i) => { h.removeAttribute("aria-sort"); arrows[i].textContent = ""; });
+        th.setAttribute("aria-sort", dir > 0 ? "ascending" : "descending");
+        arrows[col].textContent = dir > 0 ? "\\u25b2" : "\\u25bc";
+        Array.from(body.rows, (row) => ({ row, k: key(row.cells[col]) }))
+          .sort((a, b) => compare(a.k, b.k, dir) || original.get(a.row) - original.get(b.row))
+          .forEach((item) => body.appendChild(item.row));
+      };
+      th.classList.add("sort-header");
+      th.tabIndex = 0;
+      th.addEventListener("click", sort);
+      th.addEventListener("keydown", (e) => {
+        if (e.key === "Enter" || e.key === " ") { e.preventDefault(); sort(); }
+      });
+    });
+  };
+  const filterable = (table) => {
+    const labelOnly = table.getAttribute("data-filter") === "label";
+    const input = document.createElement("input");
+    input.type = "search";
+    input.className = "table-filter";
+    input.placeholder = labelOnly ? "Filter rows by name\\u2026" : "Filter rows\\u2026";
+    input.setAttribute("aria-label", "Filter the rows of the table below");
+    if (table.id) input.id = table.id + "-filter";
+    const count = document.createElement("span");
+    count.className = "filter-count";
+    const bar = document.createElement("div");
+    bar.className = "filter-bar";
+    bar.append(input, count);
+    const wrap = table.parentElement;
+    (wrap && wrap.classList.contains("table-wrap") ? wrap : table).before(bar);
+    input.addEventListener("input", () => {
+      const q = input.value.trim().toLowerCase();
+      let shown = 0, total = 0, group = null, groupText = "", hits = 0;
+      const close = () => { if (group) group.hidden = q !== "" && hits === 0; };
+      for (const body of table.tBodies) {
+        for (const row of body.rows) {
+          if (row.classList.contains("group")) {
+            close();
+            group = row; groupText = row.textContent.toLowerCase(); hits = 0;
+            continue;
+          }
+          const cell = labelOnly ? row.cells[0] : row;
+          const text = cell ? cell.textContent.toLowerCase() : "";
+          const hit = q === "" || text.includes(q) || (group !== null && groupText.includes(q));
+          row.hidden = !hit;
+          total += 1;
+          if (hit) { shown += 1; hits += 1; }
+        }
+      }
+      close();
+      count.textContent = q ? shown + " of " + total + " rows" : "";
+    });
+  };
+  document.querySelectorAll("table.sortable").forEach(sortable);
+  document.querySelectorAll("table.filterable, table[data-filter]").forEach(filterable);
+})();
+"""
+
+
+def _csp(script: str) -> str:
+    """Content-Security-Policy of the report: inline styles, and ``script`` (by its hash) as the only script."""
+    digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
+    return (f"default-src 'none'; style-src 'unsafe-inline'; img-src data:; script-src 'sha256-{digest}'; "
+            "base-uri 'none'; form-action 'none'")
+
+
+@dataclass
+class ModelPage:
+    """One model's page of the report.
+
+    Attributes:
+        anchor: element id of the page (``model-<slug>``), unique in the report.
+        name: ``model.name`` (the grouping key, as in the per-model summary).
+        display_name: heading (the summary's column label when there is one, else the display name).
+        paper: the model's paper (``model.paper``) as one line of text, ``None`` when not recorded.
+        runs: the model's runs, ordered by task (order of first appearance in the report) then seed.
+        tasks: its tasks in that order.
+        status_counts: ``[(status, count)]`` over its runs, ``ok`` first.
+    """
+
+    anchor: str
+    name: str
+    display_name: str
+    paper: str | None
+    runs: list[RunView]
+    tasks: list[str]
+    status_counts: list[tuple[str, int]]
+
+
+def model_slug(name: str) -> str:
+    """``"CGCNN (v2)"`` -> ``"cgcnn-v2"``: lower-case ASCII letters, digits and dashes (``"model"`` if empty)."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "model"
+
+
+def _model_key(result: Mapping) -> str:
+    """The model a result belongs to, as :func:`orchestrator.summary.aggregate` groups them."""
+    model = _as_dict(result.get("model"))
+    for v in (model.get("name"), model.get("display_name")):
+        if isinstance(v, str) and v:
+            return v
+    return "?"
+
+
+def _paper_text(paper: Any) -> str | None:
+    if isinstance(paper, str):
+        return paper.strip() or None
+    if not isinstance(paper, Mapping) or not paper:
+        return None
+    parts = []
+    title = paper.get("title")
+    if title not in (None, ""):
+        parts.append(_short_json(title))
+    for k, v in paper.items():
+        if k == "title" or v in (None, "", [], {}):
+            continue
+        text = ", ".join(map(str, v)) if isinstance(v, list) else _short_json(v)
+        parts.append(f"{k}: {text}")
+    return " · ".join(parts) or None
+
+
+def _seed_key(run: RunView) -> tuple[int, float, str]:
+    seed = run.result.get("seed")
+    if _is_num(seed):
+        return 0, float(seed), ""
+    return (1, 0.0, "") if seed is None else (0, math.inf, str(seed))
+
+
+def _model_pages(runs: Sequence[RunView], suite: Any = None) -> list[ModelPage]:
+    """One :class:`ModelPage` per model (order of first appearance), runs ordered by task then seed."""
+    task_order: dict[str, int] = {}
+    for r in runs:
+        task_order.setdefault(r.task_name, len(task_order))
+    by_model: dict[str, list[RunView]] = {}
+    for r in runs:
+        by_model.setdefault(_model_key(r.result), []).append(r)
+    columns = getattr(suite, "columns", None) or []
+    labels = {c.name: c.label for c in columns if isinstance(getattr(c, "label", None), str)}
+    pages: list[ModelPage] = []
+    used: set[str] = set()
+    for name, members in by_model.items():
+        slug = base = model_slug(name)
+        n = 2
+        while slug in used:
+            slug, n = f"{base}-{n}", n + 1
+        used.add(slug)
+        ordered = sorted(members, key=lambda r: (task_order[r.task_name], _seed_key(r), r.index))
+        display = labels.get(name) or next(
+            (d for r in members if isinstance(d := _dig(r.result, "model", "display_name"), str) and d), name)
+        paper = next((p for r in members if (p := _paper_text(_dig(r.result, "model", "paper")))), None)
+        counts: dict[str, int] = {}
+        for r in members:
+            counts[r.status] = counts.get(r.status, 0) + 1
+        pages.append(ModelPage(
+            anchor=f"model-{slug}", name=name, display_name=display, paper=paper, runs=ordered,
+            tasks=list(dict.fromkeys(r.task_name for r in ordered)),
+            status_counts=sorted(counts.items(), key=lambda kv: (kv[0] != "ok", kv[0]))))
+    return pages
+
+
+def _missing(what: str = "") -> Cell:
+    """An em dash for a value the result does not hold (sorted last by the table script)."""
+    return Cell("—", f"{_NOT_RECORDED}{what}", "na missing")
+
+
+def _text_cell(v: Any, css: str = "", title: str | None = None) -> Cell:
+    if v is None or (isinstance(v, str) and not v.strip()) or v in ([], {}):
+        return _missing()
+    return Cell(_short_json(v), title, css)
+
+
+def _num_cell(v: Any, fmt: Callable[[float], str] | None = None, title: str | None = None) -> Cell:
+    if not _is_num(v):
+        return _missing() if v is None else Cell(_short_json(v), title)
+    if fmt is None:
+        return Cell(f"{int(v):d}" if float(v).is_integer() else f"{v:g}", title, "num", sort=repr(v))
+    return Cell(fmt(v), title or repr(v), "num", sort=repr(v))
+
+
+def _status_text_cell(run: RunView) -> Cell:
+    err = run.error or {}
+    title = None
+    if err.get("type") or err.get("message"):
+        title = f"{err.get('type') or 'error'}: {str(err.get('message') or '')[:200]}"
+    return Cell(run.status_label, title, f"status-cell st-{run.status_class}")
+
+
+def main_metric(result: Mapping) -> tuple[str | None, Any]:
+    """``(metric key, value)`` of the run's main metric (:data:`MAIN_METRICS`), else its first numeric
+    metric, else ``(None, None)``. The value is returned as stored (it may be ``None``)."""
+    metrics = _as_dict(result.get("metrics"))
+    name = MAIN_METRICS.get(str(result.get("task_type") or ""))
+    if name is not None:
+        return name, metrics.get(name)
+    for k, v in metrics.items():
+        if _is_num(v):
+            return str(k), v
+    return None, None
+
+
+#: (column heading, tooltip) of the runs table
+RUNS_COLUMNS = (
+    ("#", "order of the runs in the report"), ("Run id", None), ("Model", None), ("Task", None),
+    ("Seed", None), ("Status", None), ("Duration (s)", "wall-clock duration of the whole run"),
+    ("Main metric", "MAE for regression and spectra, ROC-AUC for classification, validity for generation"),
+    ("Value", "the main metric on the test set"),
+)
+
+
+def _runs_table(runs: Sequence[RunView]) -> list[list[Cell]]:
+    """One row of cells per run, in the columns of :data:`RUNS_COLUMNS`."""
+    rows = []
+    for r in runs:
+        duration, _ = resource_value(r.result, "duration (s)", "time", "")
+        name, value = main_metric(r.result)
+        if name is None:
+            label_cell, value_cell = _missing(": no metric"), (
+                _status_text_cell(r) if r.status != "ok" else _missing(": no metric"))
+        else:
+            spectra = r.task_type == "spectra"
+            power = 0 if spectra else _UNIT_METRICS.get(name, 0)
+            label = SPECTRA_LABELS.get(name, name) if spectra else GENERATION_LABELS.get(name, name)
+            unit = _unit_suffix(r.unit, power) if power else None
+            label_cell = Cell(f"{label} ({unit})" if unit else label)
+            fmt = format_percent if name in _PERCENT_METRICS and not spectra else format_metric
+            if _is_num(value):
+                value_cell = Cell(fmt(value), repr(value), "num", sort=repr(value))
+            elif r.status != "ok":
+                value_cell = _status_text_cell(r)
+            elif name in _as_dict(r.result.get("metrics")):
+                value_cell = Cell("n/a", f"{label} could not be computed for this run (stored as null)", "na")
+            else:
+                value_cell = _missing()
+        rows.append([
+            Cell(str(r.index), None, "num", sort=str(r.index), href=f"#{r.anchor}"),
+            Cell(r.run_id, None, "mono", href=f"#{r.anchor}"),
+            Cell(r.display_name),
+            _text_cell(r.task_name),
+            _num_cell(r.result.get("seed")),
+            _status_text_cell(r),
+            _num_cell(duration, _format_fixed(1)),
+            label_cell,
+            value_cell,
+        ])
+    return rows
+
+
+#: (column heading, tooltip) of the environment table
+ENVIRONMENT_COLUMNS = (
+    ("Run id", None), ("Model", None), ("Task", None), ("Seed", None), ("Status", None), ("Backend", None),
+    ("Image", "container image (Docker tag, or the Slurm job's image)"),
+    ("Image id", "Docker image id (sha256); hover for the full id"),
+    ("Slurm job", "Slurm job id and node; hover for partition, state and queue wait"),
+    ("mateval commit", None), ("Python", None), ("torch", "torch version (its +cuXXX suffix is the CUDA build)"),
+    ("torch_geometric", None), ("Device", "torch device of the run"), ("GPUs", None), ("GPU driver", None),
+    ("CPU", "host CPU model"), ("CPU cores", "logical CPUs of the host (os.cpu_count)"), ("Host", None),
+    ("Platform", None),
+)
+
+
+def _image_cells(result: Mapping) -> tuple[Cell, Cell]:
+    container = _as_dict(result.get("container"))
+    slurm = _as_dict(result.get("slurm"))
+    backend = result.get("backend")
+    image = container.get("image") or slurm.get("image")
+    extra = []
+    for label, key in (("base image", "base_image"), ("Docker", "docker_version"), ("memory limit", "memory_limit"),
+                       ("CPUs", "cpus"), ("GPUs", "gpus")):
+        if container.get(key) not in (None, ""):
+            extra.append(f"{label}: {_short_json(container[key])}")
+    if slurm.get("container") not in (None, ""):
+        extra.append(f"started with: {_short_json(slurm['container'])}")
+    if image:
+        image_cell = Cell(_short_json(image), " · ".join(extra) or None, "mono")
+    elif backend == "local":
+        image_cell = _missing(" (local backend: no container image)")
+    else:
+        image_cell = _missing()
+    image_id = container.get("image_id")
+    if isinstance(image_id, str) and image_id:
+        short = image_id if len(image_id) <= 19 else image_id[:19] + "…"
+        id_cell = Cell(short, image_id, "mono")
+    else:
+        id_cell = _missing(" (local backend: no container image)" if backend == "local" and not image else "")
+    return image_cell, id_cell
+
+
+def _slurm_cell(result: Mapping) -> Cell:
+    slurm = _as_dict(result.get("slurm"))
+    job, node = slurm.get("job_id"), slurm.get("node")
+    if job in (None, "") and node in (None, ""):
+        return _missing(" (not a Slurm run)" if result.get("backend") not in (None, "slurm") else "")
+    text = _short_json(job) if job not in (None, "") else "?"
+    if node not in (None, ""):
+        text += f" on {_short_json(node)}"
+    details = [f"{label}: {_short_json(slurm[key])}" for label, key in
+               (("state", "state"), ("partition", "partition"), ("account", "account"),
+                ("time limit (min)", "time_limit_min"), ("queue wait (s)", "queue_wait_s"),
+                ("exit code", "exit_code"), ("submitted", "submitted_at")) if slurm.get(key) not in (None, "")]
+    return Cell(text, " · ".join(details) or None, "mono")
+
+
+def _gpus_cell(env: Mapping) -> Cell:
+    gpus = env.get("gpus")
+    if isinstance(gpus, list) and gpus:
+        return Cell("; ".join(_gpu_summary(g) for g in gpus))
+    if isinstance(gpus, list):
+        return Cell("none", "no GPU visible to the run")
+    return _text_cell(gpus)
+
+
+def _environment_table(runs: Sequence[RunView]) -> list[list[Cell]]:
+    """One row of cells per run, in the columns of :data:`ENVIRONMENT_COLUMNS`."""
+    rows = []
+    for r in runs:
+        env = _as_dict(r.result.get("environment"))
+        packages = _as_dict(env.get("packages"))
+        image_cell, id_cell = _image_cells(r.result)
+        driver = env.get("gpu_driver") or _dig(r.result, "container", "gpu_driver")
+        no_gpu = env.get("gpus") == [] and not driver
+        sha = env.get("mateval_git_sha")
+        long_sha = isinstance(sha, str) and len(sha) > 12
+        rows.append([
+            Cell(r.run_id, None, "mono", href=f"#{r.anchor}"),
+            Cell(r.display_name),
+            _text_cell(r.task_name),
+            _num_cell(r.result.get("seed")),
+            _status_text_cell(r),
+            _text_cell(r.result.get("backend")),
+            image_cell,
+            id_cell,
+            _slurm_cell(r.result),
+            _text_cell(sha[:12] if long_sha else sha, "mono", sha if long_sha else None),
+            _text_cell(env.get("python")),
+            _text_cell(packages.get("torch")),
+            _text_cell(packages.get("torch_geometric")),
+            _text_cell(env.get("torch_device"), "mono"),
+            _gpus_cell(env),
+            _missing(" (no GPU visible to the run)") if no_gpu else _text_cell(driver),
+            _text_cell(env.get("cpu")),
+            _num_cell(env.get("cpu_count")),
+            _text_cell(env.get("hostname"), "mono"),
+            _text_cell(env.get("platform")),
+        ])
+    return rows
+
+
+
+# ----------------------------------------------------------------------------------------------
 # entry points
 # ----------------------------------------------------------------------------------------------
 
@@ -1540,7 +1962,10 @@ def build_context(run_dirs: Sequence[Path], title: str = "mateval report",
 
     ``suite`` is the per-model comparison (:class:`orchestrator.summary.SuiteTable`, mean ± std over
     seeds) of the readable runs, ``None`` without runs or when it could not be computed
-    (``suite_error`` then says why).
+    (``suite_error`` then says why). ``models`` are the per-model pages (:class:`ModelPage`),
+    ``runs_table`` / ``environment_table`` the rows (lists of cells) of the runs and the environment
+    tables under the headings ``runs_columns`` / ``environment_columns``; ``table_script`` is
+    :data:`TABLE_SCRIPT` and ``csp`` the Content-Security-Policy that allows only it.
     """
     runs: list[RunView] = []
     unreadable: list[Unreadable] = []
@@ -1580,6 +2005,13 @@ def build_context(run_dirs: Sequence[Path], title: str = "mateval report",
         "footnotes": _footnotes(runs),
         "suite": suite,
         "suite_error": suite_error,
+        "models": _model_pages(runs, suite),
+        "runs_columns": RUNS_COLUMNS,
+        "runs_table": _runs_table(runs),
+        "environment_columns": ENVIRONMENT_COLUMNS,
+        "environment_table": _environment_table(runs),
+        "table_script": TABLE_SCRIPT,
+        "csp": _csp(TABLE_SCRIPT),
     }
 
 

@@ -16,7 +16,8 @@ if str(ROOT) not in sys.path:  # plain `pytest` (not `python -m pytest`) does no
 
 from orchestrator.report import render_report  # noqa: E402
 from orchestrator.report.plots import MAX_LINE_POINTS, downsample_indices  # noqa: E402
-from orchestrator.report.render import format_count, format_flops, format_metric  # noqa: E402
+from orchestrator.report.render import (  # noqa: E402
+    TABLE_SCRIPT, build_context, format_count, format_flops, format_metric)
 from tests.fakes import NO_GPU_REASON, make_fake_run, validate_result  # noqa: E402
 
 MALICIOUS = "<script>alert(1)</script>"
@@ -83,6 +84,73 @@ def parse_table(html: str) -> _TableParser:
     p = _TableParser()
     p.feed(html)
     return p
+
+
+class _GridParser(HTMLParser):
+    """Rows of the table with id ``table_id``: ``headers`` and ``rows`` of cells ``{text, title, class,
+    data-sort, href}``."""
+
+    def __init__(self, table_id: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.table_id, self.inside, self.section = table_id, False, None
+        self.headers: list[str] = []
+        self.rows: list[list[dict]] = []
+        self._cell: dict | None = None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "table" and a.get("id") == self.table_id:
+            self.inside = True
+            self.table_attrs = a
+        if not self.inside:
+            return
+        if tag in ("thead", "tbody"):
+            self.section = tag
+        elif tag == "tr" and self.section == "tbody":
+            self.rows.append([])
+        elif tag in ("th", "td"):
+            self._cell = {"text": "", "title": a.get("title"), "class": a.get("class") or "",
+                          "data-sort": a.get("data-sort"), "href": None}
+        elif tag == "a" and self._cell is not None:
+            self._cell["href"] = a.get("href")
+
+    def handle_endtag(self, tag):
+        if not self.inside:
+            return
+        if tag == "table":
+            self.inside = False
+        elif tag in ("th", "td") and self._cell is not None:
+            c, self._cell = self._cell, None
+            c["text"] = " ".join(c["text"].split())
+            if self.section == "thead":
+                self.headers.append(c["text"])
+            else:
+                self.rows[-1].append(c)
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell["text"] += data
+
+
+def parse_grid(html: str, table_id: str) -> tuple[list[str], list[dict[str, dict]]]:
+    """``(headers, rows)`` of a table with one header row; each row maps header -> cell."""
+    p = _GridParser(table_id)
+    p.feed(html)
+    assert p.headers, f"no table with id {table_id!r}"
+    return p.headers, [dict(zip(p.headers, row)) for row in p.rows]
+
+
+def run_section(html: str, index: int) -> str:
+    """The ``<section class="run">`` of run ``index`` (run sections do not nest)."""
+    start = html.index(f'<section class="run" id="run-{index}">')
+    return html[start:html.index("</section>", start)]
+
+
+def model_pages(html: str) -> dict[str, str]:
+    """``{id: html}`` of every ``<section class="model-page">``."""
+    starts = [(m.start(), m.group(1)) for m in re.finditer(r'<section class="model-page" id="([^"]+)">', html)]
+    ends = [s for s, _ in starts[1:]] + [html.index('<section id="environment"')]
+    return {anchor: html[start:end] for (start, anchor), end in zip(starts, ends)}
 
 
 @pytest.fixture()
@@ -223,7 +291,9 @@ def test_untrusted_strings_are_escaped(rendered) -> None:
     html, _ = rendered
     assert MALICIOUS not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
-    assert "<script" not in html.lower()  # the report has no script at all
+    # the only script is the report's own constant (no data in it)
+    assert html.lower().count("<script") == 1
+    assert f"<script>{TABLE_SCRIPT}</script>" in html
     assert "Test &lt;report&gt;" in html and "<report>" not in html
     assert "&lt;img src=x onerror=alert(2)&gt;" in html  # hyperparameter value
     assert "onerror=" not in re.sub(r"&lt;img src=x onerror=alert\(\d\)&gt;", "", html)
@@ -289,10 +359,10 @@ def test_missing_and_broken_files_do_not_break_the_report(tmp_path: Path) -> Non
     assert "expected an object" in html
     assert "<not>" not in html
     # the classification run without predictions still has its ROC (from metric_details)
-    no_csvs_section = html[html.index('id="run-2"'):html.index('id="run-3"')]
+    no_csvs_section = run_section(html, 2)
     assert "timeseries.csv not found" in no_csvs_section
     assert 'class="fig-roc' in no_csvs_section and no_csvs_section.count("<svg") == 2
-    garbage_section = html[html.index('id="run-3"'):]
+    garbage_section = run_section(html, 3)
     assert "lacks column(s) target, prediction" in garbage_section
     assert "timeseries.csv" in garbage_section and garbage_section.count("<svg") == 1  # loss curves only
     assert html.count("<svg") == 3 + 2 + 1
@@ -324,3 +394,191 @@ def test_status_label_for_oom_and_timeout(tmp_path: Path) -> None:
 def test_no_runs_renders(tmp_path: Path) -> None:
     html = render_report([], tmp_path / "empty.html").read_text(encoding="utf-8")
     assert "No readable runs" in html and "0 runs" in html
+
+
+# ----------------------------------------------------------------------------------------------
+# navigation, model pages, runs table, environment page, table script
+# ----------------------------------------------------------------------------------------------
+
+
+def _rewrite(run_dir: Path, result: dict, **changes) -> dict:
+    """Update top-level fields of a fake result (``model`` merged) and write it back."""
+    for key, value in changes.items():
+        if key == "model":
+            result["model"] = {**result["model"], **value}
+        else:
+            result[key] = value
+    validate_result(result)
+    (run_dir / "result.json").write_text(json.dumps(result), encoding="utf-8")
+    return result
+
+
+IMAGE_ID = "sha256:" + "ab12" * 16
+
+
+@pytest.fixture()
+def two_models(tmp_path: Path) -> tuple[str, list[Path], list[dict]]:
+    """Model ``cgcnn`` (three runs: docker/slurm/local, two tasks, seeds out of order) and a model
+    whose name, display name and paper carry markup (one run)."""
+    base = tmp_path / "results"
+    specs = [("cg_heat_s2", "regression", "ok", 2, "cgcnn", "CGCNN"),
+             ("evil_heat", "regression", "ok", 0, MALICIOUS, MALICIOUS),
+             ("cg_gap_s0", "classification", "failed", 0, "cgcnn", "CGCNN"),
+             ("cg_heat_s0", "regression", "ok", 0, "cgcnn", "CGCNN")]
+    dirs, results = [], []
+    for i, (name, tt, st, seed, model, display) in enumerate(specs):
+        d = base / name
+        r = make_fake_run(d, task_type=tt, status=st, display_name=display, seed=seed, n_samples=300 + 200 * i)
+        paper = ({"title": "<b>Evil</b> paper", "url": "https://example.org/<x>"} if model == MALICIOUS
+                 else {"title": "Crystal graph convolutional neural networks", "year": 2018})
+        r = _rewrite(d, r, model={"name": model, "paper": paper})
+        dirs.append(d)
+        results.append(r)
+    results[0] = _rewrite(dirs[0], results[0], backend="docker",
+                          container={"image": "mateval/cgcnn:1.0", "image_id": IMAGE_ID, "docker_version": "26.1"})
+    results[2] = _rewrite(dirs[2], results[2], backend="slurm",
+                          slurm={"job_id": "4242", "node": "gpu-node-07", "partition": "gpu", "state": "FAILED"})
+    html = render_report(dirs, tmp_path / "report.html").read_text(encoding="utf-8")
+    return html, dirs, results
+
+
+def test_every_model_has_a_page_with_its_runs(two_models) -> None:
+    html, _, results = two_models
+    pages = model_pages(html)
+    assert list(pages) == ["model-cgcnn", "model-script-alert-1-script"]
+    cg, evil = pages["model-cgcnn"], pages["model-script-alert-1-script"]
+    assert re.search(r'<h2 class="model-title">CGCNN<span class="model-name mono muted">cgcnn</span></h2>', cg)
+    assert "Crystal graph convolutional neural networks · year: 2018" in cg
+    # the model's run sections, and only those, ordered by task (first appearance) then seed
+    order = [int(i) for i in re.findall(r'<section class="run" id="run-(\d+)">', cg)]
+    assert order == [4, 1, 3]  # perov5_heat_ref seed 0, seed 2, then perov5_gap_positive
+    assert re.findall(r'<section class="run" id="run-(\d+)">', evil) == ["2"]
+    assert "3 runs" in cg and "2 ok, 1 failed" in cg
+    assert re.findall(r'<li><a href="#run-(\d+)">', cg) == ["4", "1", "3"]
+    # every run section is on exactly one model page
+    assert sum(len(re.findall(r'<section class="run"', p)) for p in pages.values()) == len(results)
+
+
+def test_navigation_links_every_page(two_models) -> None:
+    html, _, _ = two_models
+    nav = re.search(r'<nav class="toc" id="report-nav"[^>]*>(.*?)</nav>', html, re.S).group(1)
+    hrefs = re.findall(r'href="#([^"]+)"', nav)
+    assert hrefs == ["models-compared", "runs", "comparison", "model-cgcnn", "model-script-alert-1-script",
+                     "environment"]
+    ids = set(re.findall(r'\bid="([^"]+)"', html))
+    assert set(hrefs) <= ids
+    # every in-page link of the report points at an element that exists
+    assert set(re.findall(r'href="#([^"]+)"', html)) <= ids
+
+
+def test_environment_table_has_one_row_per_run(two_models) -> None:
+    html, _, results = two_models
+    assert '<section id="environment" class="environment-page">' in html
+    headers, rows = parse_grid(html, "environment-table")
+    for col in ("Run id", "Model", "Task", "Seed", "Status", "Backend", "Image", "Image id", "Slurm job",
+                "mateval commit", "Python", "torch", "Device", "GPUs", "GPU driver", "CPU", "CPU cores", "Host"):
+        assert col in headers, col
+    assert [r["Run id"]["text"] for r in rows] == [r["run_id"] for r in results]
+    assert [r["Run id"]["href"] for r in rows] == ["#run-1", "#run-2", "#run-3", "#run-4"]
+    assert [r["Backend"]["text"] for r in rows] == ["docker", "local", "slurm", "local"]
+    docker, local, slurm = rows[0], rows[1], rows[2]
+    assert docker["Image"]["text"] == "mateval/cgcnn:1.0" and "Docker: 26.1" in docker["Image"]["title"]
+    assert docker["Image id"]["text"] == IMAGE_ID[:19] + "…" and docker["Image id"]["title"] == IMAGE_ID
+    assert slurm["Slurm job"]["text"] == "4242 on gpu-node-07" and "partition: gpu" in slurm["Slurm job"]["title"]
+    assert slurm["Status"]["text"] == "FAILED" and "st-failed" in slurm["Status"]["class"]
+    for row in rows:
+        assert row["Python"]["text"] == "3.11.7" and row["torch"]["text"] == "2.3.1"
+        assert row["mateval commit"]["text"] == "abc1234" and row["CPU"]["text"] == "Fake CPU @ 3 GHz"
+        assert row["Host"]["text"] == "fakehost" and row["Device"]["text"] == "cpu"
+    # values a result does not hold: an em dash that says so
+    for cell in (local["Image"], local["Image id"], local["Slurm job"], docker["Slurm job"], local["GPU driver"]):
+        assert cell["text"] == "—" and cell["title"].startswith("not recorded"), cell
+        assert "missing" in cell["class"] and cell["data-sort"] is None
+
+
+def test_environment_of_a_result_without_environment(tmp_path: Path) -> None:
+    d = tmp_path / "bare"
+    result = make_fake_run(d, task_type="regression", display_name="Bare")
+    del result["environment"]
+    (d / "result.json").write_text(json.dumps(result), encoding="utf-8")
+    _, rows = parse_grid(render_report([d], tmp_path / "r.html").read_text(encoding="utf-8"), "environment-table")
+    assert len(rows) == 1
+    for col in ("mateval commit", "Python", "torch", "Device", "GPUs", "GPU driver", "CPU", "CPU cores", "Host"):
+        assert rows[0][col]["text"] == "—" and rows[0][col]["title"] == "not recorded", col
+
+
+def test_runs_table_and_data_sort_on_numeric_cells(two_models) -> None:
+    html, _, results = two_models
+    headers, rows = parse_grid(html, "runs-table")
+    assert headers == ["#", "Run id", "Model", "Task", "Seed", "Status", "Duration (s)", "Main metric", "Value"]
+    assert [r["Run id"]["text"] for r in rows] == [r["run_id"] for r in results]
+    for row, result in zip(rows, results):
+        seed = row["Seed"]
+        assert seed["data-sort"] == repr(result["seed"]) and seed["text"] == str(result["seed"])
+        duration = result["resources"]["overall"]["duration (s)"]
+        assert row["Duration (s)"]["data-sort"] == repr(duration)
+        assert row["Duration (s)"]["text"] == f"{duration:,.1f}"
+        # text cells carry no sort value
+        for col in ("Run id", "Model", "Task", "Status", "Main metric"):
+            assert row[col]["data-sort"] is None, col
+    mae = results[0]["metrics"]["MAE"]
+    assert rows[0]["Main metric"]["text"] == "MAE (eV/atom)"
+    assert rows[0]["Value"]["text"] == format_metric(mae) and rows[0]["Value"]["data-sort"] == repr(mae)
+    # the failed run: its status instead of a value, and no sort value (sorted last)
+    assert rows[2]["Main metric"]["text"] == "ROC-AUC"
+    assert rows[2]["Value"]["text"] == "FAILED" and rows[2]["Value"]["data-sort"] is None
+    _, env_rows = parse_grid(html, "environment-table")
+    assert all(r["CPU cores"]["data-sort"] == "16" and r["Seed"]["data-sort"] is not None for r in env_rows)
+
+
+def test_sortable_and_filterable_tables_are_marked(two_models) -> None:
+    html, _, _ = two_models
+    assert re.search(r'<table class="grid sortable filterable" id="runs-table">', html)
+    assert re.search(r'<table class="grid env sortable filterable" id="environment-table">', html)
+    assert '<table class="cmp suite" id="suite-table" data-filter="label">' in html
+    # the per-run comparison has runs as columns: filterable by row, not sortable
+    assert '<table class="cmp" id="comparison-table" data-filter="label">' in html
+    # the rows are in the file: without JavaScript the tables are complete, just static
+    assert len(parse_grid(html, "runs-table")[1]) == 4
+
+
+def test_markup_in_model_fields_is_escaped_everywhere(two_models) -> None:
+    html, _, _ = two_models
+    escaped = "&lt;script&gt;alert(1)&lt;/script&gt;"
+    assert MALICIOUS not in html and "<b>Evil</b>" not in html and "<x>" not in html
+    nav = re.search(r'<nav class="toc" id="report-nav"[^>]*>(.*?)</nav>', html, re.S).group(1)
+    assert f'<a class="model-link" href="#model-script-alert-1-script">{escaped}</a>' in nav
+    page = model_pages(html)["model-script-alert-1-script"]
+    assert f'<h2 class="model-title">{escaped}</h2>' in page  # name == display name: shown once
+    assert "&lt;b&gt;Evil&lt;/b&gt; paper · url: https://example.org/&lt;x&gt;" in page
+    assert not re.search(r'href="(?!#)', html)  # the paper's url is text: every link is in-page
+    _, env_rows = parse_grid(html, "environment-table")
+    assert env_rows[1]["Model"]["text"] == MALICIOUS  # parsed text: the markup is character data
+    assert f"<td>{escaped}</td>" in html[html.index('id="environment-table"'):]
+    _, run_rows = parse_grid(html, "runs-table")
+    assert run_rows[1]["Model"]["text"] == MALICIOUS
+    # one script, the constant one; the Content-Security-Policy allows exactly that script
+    assert html.lower().count("<script") == 1 and f"<script>{TABLE_SCRIPT}</script>" in html
+    import base64
+    import hashlib
+
+    digest = base64.b64encode(hashlib.sha256(TABLE_SCRIPT.encode("utf-8")).digest()).decode()
+    csp = re.search(r'<meta http-equiv="Content-Security-Policy" content="([^"]+)">', html).group(1)
+    csp = csp.replace("&#39;", "'")
+    assert f"script-src 'sha256-{digest}'" in csp and "default-src 'none'" in csp
+    assert "unsafe-inline" not in csp.split("script-src", 1)[1]
+
+
+def test_table_script_uses_no_html_sinks() -> None:
+    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "eval(", "Function(", "document.write",
+                 "setTimeout(", "http:", "https:", "import("):
+        assert sink not in TABLE_SCRIPT, sink
+    assert len(TABLE_SCRIPT.encode("utf-8")) < 6000
+
+
+def test_model_pages_in_context_follow_the_summary(two_models) -> None:
+    _, dirs, _ = two_models
+    context = build_context(dirs)
+    assert [m.name for m in context["models"]] == [c.name for c in context["suite"].columns]
+    assert [m.display_name for m in context["models"]] == [c.label for c in context["suite"].columns]
+    assert [m.tasks for m in context["models"]] == [["perov5_heat_ref", "perov5_gap_positive"], ["perov5_heat_ref"]]
