@@ -9,6 +9,7 @@ writing into the same results directory at once do not disturb each other. All o
 perov_5 subset embedded in data/."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -200,3 +201,48 @@ def test_two_suites_at_once_into_one_results_directory(tmp_path):
         result = read_result(run_dir / "result.json")
         assert result["status"] == "ok" and result["run_id"] == run_dir.name
     assert not list((results_dir / ".staging").iterdir())
+
+
+def test_report_renders_the_good_runs_beside_broken_results(tmp_path):
+    """A truncated result.json and one that fails the schema are named; the good run still renders."""
+    results_dir = tmp_path / "results"
+    out = run_mateval(["bench", "--model", "mean_baseline", "--task", "perov5_heat_ref", "--set", "epochs=1",
+                       "--results-dir", str(results_dir), "--backend", "local", "--no-report", *SMALL],
+                      cwd=REPO_ROOT, env=ENV, timeout=600)
+    assert out.returncode == 0, out.stdout[-2000:]
+    (good,) = published(results_dir)
+    text = (good / "result.json").read_text()
+    truncated = results_dir / "20990101T000000-broken-truncated"
+    truncated.mkdir()
+    (truncated / "result.json").write_text(text[: len(text) // 2])
+    invalid = results_dir / "20990101T000001-broken-schema"
+    invalid.mkdir()
+    (invalid / "result.json").write_text(text.replace('"status": "ok"', '"status": "finished"'))
+    out = run_mateval(["report", "--results-dir", str(results_dir)], cwd=REPO_ROOT, env=ENV)
+    assert out.returncode == 0, out.stdout[-2000:]
+    html = (results_dir / "report.html").read_text()
+    assert good.name in html and str(truncated / "result.json") in html
+    assert "finished" in html  # the schema violation is shown with the field's bad value
+    check = run_mateval(["check-result", str(truncated / "result.json"), str(invalid / "result.json")],
+                        cwd=REPO_ROOT, env=ENV)
+    assert check.returncode == 1
+    flat = check.stdout.replace("\n", " ")
+    assert "broken-truncated/result.json" in flat and "broken-schema/result.json" in flat and "status" in flat
+
+
+def test_malformed_model_yaml_and_unknown_names_are_clear_errors(tmp_path):
+    """Bad manifests, unknown models and tasks stop before any run, naming the file and the field."""
+    images = tmp_path / "images"
+    shutil.copytree(FIXTURE_MODELS / "mean_baseline", images / "mean_baseline")
+    manifest = images / "mean_baseline" / "model.yaml"
+    manifest.write_text(manifest.read_text().replace("task_types: [regression, classification, spectra]",
+                                                     "task_types: regression"))
+    out = run_mateval(["bench", "--model", "mean_baseline", "--results-dir", str(tmp_path / "r")], cwd=REPO_ROOT,
+                      env={"MATEVAL_IMAGES": str(images)})
+    assert out.returncode == 2 and str(manifest) in out.stdout.replace("\n", "") and "task_types" in out.stdout
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("models: [mean_baseline, nosuchmodel]\n")
+    out = run_mateval(["bench", "--grid", str(grid), "--results-dir", str(tmp_path / "r")], cwd=REPO_ROOT, env=ENV)
+    flat = out.stdout.replace("\n", "")
+    assert out.returncode == 2 and "grid.yaml: models[1]" in flat and "unknown model 'nosuchmodel'" in flat
+    assert not (tmp_path / "r").exists() or not published(tmp_path / "r")
