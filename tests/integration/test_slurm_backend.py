@@ -157,7 +157,8 @@ def test_resume_submits_only_the_missing_runs(slurm_cluster, tmp_path):
     first = run_mateval(["bench", "--grid", str(grid), "--seed", "0", "--backend", "slurm", "--results-dir",
                          str(results_dir), "--no-report", *SMALL_JOBS], cwd=REPO_ROOT, env=FIXTURES, timeout=600)
     assert first.returncode == 0, first.stdout[-3000:]
-    before = {p.name: (p / "result.json").read_bytes() for p in results_dir.iterdir() if not p.name.startswith(".")}
+    before = {p.name: (p / "result.json").read_bytes() for p in results_dir.iterdir()
+              if p.is_dir() and not p.name.startswith(".")}
     assert len(before) == 2
 
     second = run_mateval(["bench", "--grid", str(grid), "--backend", "slurm", "--resume", "--results-dir",
