@@ -113,9 +113,11 @@ def test_model_crash_is_failed_with_its_log(images, tmp_path):
 
 
 def test_timeout_stops_the_container(client, images, tmp_path):
-    run_dir, result = failing_matformer_run(tmp_path, "--set", "epochs=500", "--timeout", "20")
+    run_dir, result = failing_matformer_run(tmp_path, "--set", "epochs=500", "--timeout", "30")
     assert result["status"] == "timeout"
-    assert "epoch 1/500" in (run_dir / "run.log").read_text()
+    # the run was under way when it was stopped (not "epoch 1": on a loaded machine the first epoch
+    # may take longer than the limit)
+    assert "training Matformer" in (run_dir / "run.log").read_text()
     assert not client.containers.list(all=True, filters={"label": f"org.mateval.run_id={result['run_id']}"})
 
 

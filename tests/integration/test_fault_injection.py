@@ -71,7 +71,7 @@ LOCAL_CASES = [
     ("raise", [], "failed", "RuntimeError", "deliberate failure in fit"),
     ("sigkill", [], "oom", "Killed", "epoch 1"),
     ("oom", [], "oom", "MemoryError", "deliberate out-of-memory"),
-    ("hang", ["--timeout", "8"], "timeout", "Timeout", "epoch 1"),
+    ("hang", ["--timeout", "20"], "timeout", "Timeout", "epoch 1"),  # room for start-up on a loaded machine
 ]
 
 
@@ -103,7 +103,7 @@ DOCKER_CASES = [
     ("raise", [], "failed", "RuntimeError", "deliberate failure in fit"),
     ("sigkill", [], "oom", "Killed", "epoch 1"),
     ("alloc", ["--memory", "400m"], "oom", "OOMKilled", "epoch 1"),
-    ("hang", ["--timeout", "15"], "timeout", "Timeout", "epoch 1"),
+    ("hang", ["--timeout", "30"], "timeout", "Timeout", "epoch 1"),
 ]
 
 
