@@ -338,7 +338,7 @@ def _stat_cell(runs: Sequence[Mapping], get: Callable[[Mapping], Any], fmt: Call
     sources = ", ".join(ref(r) for r, _ in pairs)
     if as_range:
         kind = "value" if low == high else "range"
-        text = fmt(low) if low == high else f"{fmt(low)}–{fmt(high)}"
+        text = fmt(low) if fmt(low) == fmt(high) else f"{fmt(low)}–{fmt(high)}"  # equal at display precision: one value
         title = f"{what}: " + ("; ".join(f"{v!r}" for v in dict.fromkeys(values)))
         title += f" (from {_plural(len(values), 'ok run')})"
     else:
