@@ -26,8 +26,8 @@ from orchestrator import registry, results
 from orchestrator.backends import get_backend
 from runner.manifest import ManifestError
 from runner.result import ResultError, read_result
-from runner.run import LOG_FILE, RunSpec
-from runner.tasks import TASKS, UnknownTaskError, get_task
+from runner.run import RunSpec
+from runner.tasks import TASKS, UnknownTaskError
 
 # a pipe or CI log has no terminal width: use the fallback instead of rich's 80 columns
 console = Console(highlight=False, width=shutil.get_terminal_size((150, 40)).columns)

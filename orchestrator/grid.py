@@ -85,6 +85,21 @@ def _mapping(value: Any, where: str) -> dict[str, Any]:
     return dict(value)
 
 
+def read_yaml(path: Path, error: type[Exception], what: str) -> Any:
+    """The YAML document in ``path``.
+
+    Raises:
+        error: (e.g. :class:`GridError`) the file cannot be read (``<path>: cannot read <what>``)
+            or is not valid YAML (``<path>: invalid YAML: ...``).
+    """
+    try:
+        return yaml.safe_load(Path(path).read_text())
+    except OSError as exc:
+        raise error(f"{path}: cannot read {what}: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise error(f"{path}: invalid YAML: {exc}") from exc
+
+
 def load_grid(path: str | Path) -> Grid:
     """Read and check a grid file.
 
@@ -96,12 +111,7 @@ def load_grid(path: str | Path) -> Grid:
             message starts with ``<file>: <field>``.
     """
     path = Path(path)
-    try:
-        document = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise GridError(f"{path}: cannot read the grid file: {exc}") from exc
-    except yaml.YAMLError as exc:
-        raise GridError(f"{path}: invalid YAML: {exc}") from exc
+    document = read_yaml(path, GridError, "the grid file")
     if not isinstance(document, dict):
         raise GridError(f"{path}: expected a mapping with at least 'models', got {type(document).__name__}")
     unknown = sorted(set(document) - TOP_LEVEL)

@@ -90,10 +90,10 @@ def build(manifests: list[ModelManifest], tasks: list[str], seeds: list[int], se
         overrides = {**settings.overrides, **(entry.overrides if entry else {}), **cli_overrides}
         model_sha = model_folder_sha256(manifest.folder)
         for task in model_tasks:
-            if get_task(task).spec.task_type not in manifest.data["task_types"]:
+            task_type = get_task(task).spec.task_type
+            if task_type not in manifest.data["task_types"]:
                 if skipped is not None:
-                    skipped.append(f"{manifest.name} on {task}: task type {get_task(task).spec.task_type} not "
-                                   "supported by the model")
+                    skipped.append(f"{manifest.name} on {task}: task type {task_type} not supported by the model")
                 continue
             digest = config_sha256(model_sha, task, settings, overrides)
             plan.extend(Planned(manifest, task, seed, overrides, digest) for seed in seeds)

@@ -27,7 +27,6 @@ from __future__ import annotations
 import csv
 import html
 import io
-import math
 import re
 import statistics
 from collections import Counter
@@ -36,6 +35,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from orchestrator.report import render as _render
+from orchestrator.report.render import _dig, _is_num  # the report's readers of result fields
 from orchestrator.report.render import (
     CLASSIFICATION_METRICS,
     GENERATION_LABELS,
@@ -224,18 +224,6 @@ class SuiteTable:
 
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
-
-
-def _is_num(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def _dig(d: Any, *keys: str) -> Any:
-    for k in keys:
-        if not isinstance(d, Mapping):
-            return None
-        d = d.get(k)
-    return d
 
 
 def _text(v: Any, default: str = "") -> str:

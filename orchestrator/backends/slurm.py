@@ -38,11 +38,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-import yaml
-
 from orchestrator.backends.base import Backend, RunOutcome
 from orchestrator.backends.docker import CONTAINER_RUN_DIR, container_mounts, container_spec
 from orchestrator.backends.slurm_node import run_on_node
+from orchestrator.grid import read_yaml
 from orchestrator.registry import REPO_ROOT
 from runner.run import LOG_FILE, SPEC_FILE, RunSpec
 
@@ -194,12 +193,7 @@ def load_config(path: str | Path | None = None, layers: Sequence[tuple[Mapping[s
     config = SlurmConfig()
     path = path or os.environ.get("MATEVAL_SLURM_CONFIG")
     if path:
-        try:
-            document = yaml.safe_load(Path(path).read_text()) or {}
-        except OSError as exc:
-            raise SlurmConfigError(f"{path}: cannot read the Slurm configuration: {exc}") from exc
-        except yaml.YAMLError as exc:
-            raise SlurmConfigError(f"{path}: invalid YAML: {exc}") from exc
+        document = read_yaml(Path(path), SlurmConfigError, "the Slurm configuration") or {}
         if not isinstance(document, dict):
             raise SlurmConfigError(f"{path}: expected a mapping of Slurm settings")
         document = document.get("slurm", document) if set(document) == {"slurm"} else document
@@ -237,7 +231,7 @@ def node_command(config: SlurmConfig, spec: RunSpec, run_dir: Path) -> tuple[lis
 def outcome_from_state(state: str, exit_code: int | None, wall_s: float, info: dict[str, Any]) -> RunOutcome:
     """How a job ended, from Slurm's final ``state`` (``CANCELLED by 0`` -> ``CANCELLED``) and the
     runner's exit status (``None`` when the job function never returned)."""
-    word = state.split()[0].upper() if state else "UNKNOWN"
+    word = _state_word(state)
     outcome = RunOutcome(exit_code=exit_code, timed_out=False, wall_s=wall_s, slurm=dict(info, state=state))
     if word == "TIMEOUT":
         outcome.timed_out = True
@@ -252,6 +246,11 @@ def outcome_from_state(state: str, exit_code: int | None, wall_s: float, info: d
         outcome.message = f"Slurm ended the job with state {state}"
         outcome.error_type = word.title().replace("_", "")
     return outcome
+
+
+def _state_word(state: str | None) -> str:
+    """``"CANCELLED by 0"`` -> ``"CANCELLED"``; empty -> ``"UNKNOWN"``."""
+    return state.split()[0].upper() if state and state.strip() else "UNKNOWN"
 
 
 def _now() -> str:
@@ -339,28 +338,35 @@ class SlurmBackend(Backend):
                      f"(time limit {time_min} min, partition {self.config.partition or 'default'})")
         self._wait(tracked, finished)
 
+    @staticmethod
+    def _poll(pending, ever_running: set[str]) -> tuple[list, list]:
+        """One ``sacct`` call for all of ``pending``: ``(ended as (item, state), still pending)``;
+        jobs seen running are added to ``ever_running``."""
+        pending[0][2].watcher.update()
+        ended, still = [], []
+        for item in pending:
+            state = item[2].watcher.get_state(item[2].job_id, mode="cache")
+            word = _state_word(state)
+            if word in RUNNING_STATES:
+                ever_running.add(item[2].job_id)
+            if word in FINAL_STATES:
+                ended.append((item, state))
+            else:
+                still.append(item)
+        return ended, still
+
     def _wait(self, tracked, finished) -> None:
-        watcher = tracked[0][2].watcher
         begin = time.monotonic()
         pending = list(tracked)
         counts_shown, last_shown, failed, done = None, 0.0, 0, 0
         ever_running: set[str] = set()
         try:
             while pending:
-                watcher.update()
-                still = []
-                for spec, run_dir, job, info in pending:
-                    state = watcher.get_state(job.job_id, mode="cache")
-                    word = state.split()[0].upper() if state else "UNKNOWN"
-                    if word in RUNNING_STATES:
-                        ever_running.add(job.job_id)
-                    if word in FINAL_STATES:
-                        status = self._finish(spec, run_dir, job, info, state, time.monotonic() - begin, finished)
-                        done += 1
-                        failed += status != "ok"
-                    else:
-                        still.append((spec, run_dir, job, info))
-                pending = still
+                ended, pending = self._poll(pending, ever_running)
+                for (spec, run_dir, job, info), state in ended:
+                    status = self._finish(spec, run_dir, job, info, state, time.monotonic() - begin, finished)
+                    done += 1
+                    failed += status not in ("ok", None)
                 running = sum(1 for _, _, job, _ in pending if job.job_id in ever_running)
                 counts = (len(pending) - running, running, done, failed)
                 if counts != counts_shown or time.monotonic() - last_shown > 60:
@@ -379,28 +385,22 @@ class SlurmBackend(Backend):
         self.say(f"slurm: interrupted: cancelling {len(pending)} job(s)")
         for _, _, job, _ in pending:
             job.cancel(check=False)
-        watcher = pending[0][2].watcher if pending else None
         deadline = time.monotonic() + CANCEL_WAIT_S
         while pending and time.monotonic() < deadline:
-            watcher.update()
-            still = []
-            for spec, run_dir, job, info in pending:
-                state = watcher.get_state(job.job_id, mode="cache")
-                word = state.split()[0].upper() if state else "UNKNOWN"
-                if word in FINAL_STATES:
-                    if job.job_id in ever_running or (run_dir / "result.json").exists():
-                        self._finish(spec, run_dir, job, info, state, time.monotonic() - begin, finished,
-                                     interrupted=True)
-                else:
-                    still.append((spec, run_dir, job, info))
-            pending = still
+            ended, pending = self._poll(pending, ever_running)
+            for (spec, run_dir, job, info), state in ended:
+                if job.job_id in ever_running or (run_dir / "result.json").exists():
+                    self._finish(spec, run_dir, job, info, state, time.monotonic() - begin, finished,
+                                 interrupted=True)
             if pending:
                 time.sleep(1.0)
         for spec, run_dir, job, info in pending:
             self.say(f"slurm: job {job.job_id} ({spec.run_id}) did not end within {CANCEL_WAIT_S:g} s of scancel")
 
     def _finish(self, spec: RunSpec, run_dir: Path, job, info: dict, state: str, wall_s: float, finished,
-                interrupted: bool = False) -> str:
+                interrupted: bool = False) -> str | None:
+        """Collect the job's logs, finalize the run through ``finished``; the result's status
+        (``None`` when ``finished`` returns no result)."""
         exit_code = None
         if job.paths.result_pickle.exists():
             try:
@@ -416,8 +416,7 @@ class SlurmBackend(Backend):
             outcome.cancelled = True
             outcome.message = f"the orchestrator was interrupted; the Slurm job was cancelled ({state})"
         result = finished(spec, run_dir, outcome)
-        return (result or {}).get("status", "ok" if exit_code == 0 and not (outcome.timed_out or outcome.cancelled
-                                                                           or outcome.oom_killed) else "failed")
+        return result.get("status") if isinstance(result, dict) else None
 
     @staticmethod
     def _collect_job_logs(job, run_dir: Path, state: str) -> None:
