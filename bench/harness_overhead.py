@@ -3,11 +3,17 @@ from the command line to a result split into set-up, run and collection per back
 
 1. Training throughput of the same Matformer fit (perov5_heat_ref, the first ``--train`` crystals
    of the embedded subset, ``--epochs`` epochs, bench hyperparameters) with telemetry off, at the
-   default 1 s sampling and at 0.1 s; the three configurations alternate ``--repeats`` times so
-   that drift of the machine hits all alike. Prints crystals/s (median) and the slowdown against
-   off; the goal is under 1 % at 1 s and under 2 % at 0.1 s.
-2. The sampler's own CPU use: a :class:`runner.telemetry.Telemetry` sampling alone for
-   ``--idle-seconds`` at each interval, as process CPU seconds per wall second (% of one core).
+   default 1 s sampling and at 0.1 s. The timed stretch is the whole ``with Telemetry(...)`` block
+   around the fit (start and stop of the sampler included). The three configurations run once per
+   block, in a random order per block, ``--repeats`` blocks; each block gives a paired on/off time
+   ratio per interval, so drift of the machine between blocks cancels. Prints the median ratio
+   over blocks with a 95 % bootstrap confidence interval (``scipy.stats.bootstrap``, BCa), the
+   ratio of medians and crystals/s. The goal is under 1 % slowdown at 1 s and under 2 % at 0.1 s.
+   ``--threads`` sets torch's intra-op threads (default: torch's own choice).
+2. The telemetry's fixed cost: entering the ``with`` block and leaving it (the final snapshot
+   and the thread's end), medians over 20, and the sampler's own CPU use: a
+   :class:`runner.telemetry.Telemetry` sampling alone for ``--idle-seconds`` at each interval, as
+   process CPU seconds per wall second (% of one core).
 3. ``mateval bench`` for a tiny Matformer run (1 epoch, 32/8/32 crystals) on each backend of
    ``--backends``, ``--repeats`` times: the command's own timings line (set-up: interpreter start,
    imports, plan, run directory; runs: the backend until the runner's result is back; collection:
@@ -16,11 +22,12 @@ from the command line to a result split into set-up, run and collection per back
 Usage (quiet machine; Docker needs a daemon and ``mateval/local-base:latest``):
 
     .venv/bin/python bench/harness_overhead.py --repeats 3 --backends local,docker
+    .venv/bin/python bench/harness_overhead.py --repeats 30 --skip sampler,backends
 """
-
 from __future__ import annotations
 
 import argparse
+import random
 import re
 import statistics
 import subprocess
@@ -29,7 +36,9 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
+from scipy import stats
 
 from orchestrator import registry
 from runner.telemetry import Telemetry
@@ -65,6 +74,33 @@ def sampler_cpu(interval: float, seconds: float) -> float:
     return 100.0 * (time.process_time() - cpu0) / (time.perf_counter() - wall0)
 
 
+def enter_exit_ms(interval: float, repeats: int = 20) -> tuple[float, float]:
+    """Median milliseconds to enter and to leave a Telemetry block whose body outlasts the priming."""
+    enters, exits = [], []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        with Telemetry(interval, None) as telemetry:
+            t1 = time.perf_counter()
+            with telemetry.phase("train"):
+                time.sleep(0.25)
+            t2 = time.perf_counter()
+        t3 = time.perf_counter()
+        enters.append(t1 - t0)
+        exits.append(t3 - t2)
+    return 1000 * statistics.median(enters), 1000 * statistics.median(exits)
+
+
+def ratio_summary(off: list[float], on: list[float]) -> str:
+    """Paired on/off time ratios (speeds in, so off/on): median over blocks, 95 % bootstrap CI."""
+    ratios = np.asarray(off) / np.asarray(on)
+    text = f"median ratio {np.median(ratios):.4f}"
+    if len(ratios) >= 3 and np.ptp(ratios) > 0:
+        ci = stats.bootstrap((ratios,), np.median, confidence_level=0.95, n_resamples=9999,
+                             random_state=np.random.default_rng(0)).confidence_interval
+        text += f" (95 % CI {ci.low:.4f} to {ci.high:.4f})"
+    return text + f", ratio of medians {statistics.median(off) / statistics.median(on):.4f}"
+
+
 def cli_timings(backend: str, results: Path, base_image: str) -> tuple[float, float, float]:
     """(set-up, runs, collection) seconds from one tiny ``mateval bench`` run."""
     command = [sys.executable, "-m", "orchestrator.cli", "bench", "--model", "matformer", "--task", "perov5_heat_ref",
@@ -85,30 +121,41 @@ def main() -> None:
     parser.add_argument("--train", type=int, default=200)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--idle-seconds", type=float, default=20.0)
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     parser.add_argument("--backends", default="local,docker")
     parser.add_argument("--base-image", default="mateval/local-base:latest")
     parser.add_argument("--skip", default="", help="comma-separated parts to skip: throughput, sampler, backends")
     args = parser.parse_args()
     skip = set(args.skip.split(","))
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if "throughput" not in skip:
         dataset = get_task("perov5_heat_ref").load("subset", registry.data_roots(), {"train": args.train, "val": 16})
         train, val = dataset.splits["train"], dataset.splits["val"]
         configs = {"off": None, "1 s": 1.0, "0.1 s": 0.1}
         speeds: dict[str, list[float]] = {name: [] for name in configs}
         fit_throughput(None, train[:16], val, 1)  # warm-up: imports, first graph construction
-        for _ in range(args.repeats):
-            for name, interval in configs.items():
-                speeds[name].append(fit_throughput(interval, train, val, args.epochs))
-        off = statistics.median(speeds["off"])
-        print(f"training throughput, Matformer, {len(train)} crystals x {args.epochs} epochs, median of {args.repeats}:")
+        order = random.Random(0)
+        for block in range(args.repeats):
+            names = list(configs)
+            order.shuffle(names)
+            for name in names:
+                speeds[name].append(fit_throughput(configs[name], train, val, args.epochs))
+            print(f"  block {block + 1}/{args.repeats}: " + ", ".join(f"{n} {speeds[n][-1]:.2f}" for n in configs),
+                  flush=True)
+        print(f"training throughput, Matformer, {len(train)} crystals x {args.epochs} epochs, "
+              f"{torch.get_num_threads()} torch threads, {args.repeats} blocks:")
         for name, values in speeds.items():
-            median = statistics.median(values)
-            print(f"  telemetry {name:5s}: {median:6.2f} crystals/s ({', '.join(f'{v:.2f}' for v in values)}); "
-                  f"on/off time ratio {off / median:.4f} ({100 * (off / median - 1):+.2f} %)")
+            line = f"  telemetry {name:5s}: median {statistics.median(values):6.2f} crystals/s"
+            if name != "off":
+                line += f"; on/off time {ratio_summary(speeds['off'], values)}"
+            print(line)
     if "sampler" not in skip:
         for interval in (1.0, 0.1):
-            print(f"sampler alone at {interval:g} s: {sampler_cpu(interval, args.idle_seconds):.2f} % of one core "
+            enter, leave = enter_exit_ms(interval)
+            print(f"telemetry at {interval:g} s: enter {enter:.2f} ms, leave {leave:.2f} ms (median of 20); "
+                  f"sampler alone {sampler_cpu(interval, args.idle_seconds):.2f} % of one core "
                   f"(over {args.idle_seconds:g} s)")
     if "backends" not in skip:
         with tempfile.TemporaryDirectory(prefix="mateval-harness-") as tmp:

@@ -21,7 +21,8 @@ Known traps handled here:
   and switch only the phase tags;
 - psutil keeps ``cpu_percent``'s previous reading per thread, and a thread's first call returns
   0.0; so every snapshot is taken in one thread, our sampler thread, which primes psutil and waits
-  ``PRIME_S`` before its first snapshot. nvitop's own daemon thread and ``collect()`` do not
+  ``PRIME_S`` before its first snapshot (the caller does not wait for it: entering costs well under
+  a millisecond). nvitop's own daemon thread and ``collect()`` do not
   snapshot (:class:`SingleSamplerCollector`), and the snapshot that closes a phase is taken by the
   sampler thread on request, only when at least half an interval has passed since the last one
   (two snapshots milliseconds apart give spurious 0 % readings);
@@ -214,8 +215,7 @@ class Telemetry:
         self._energy_start = self._energy_snapshot()
         self._collector.activate(tag="overall")
         self._thread = threading.Thread(target=self._sample_loop, name="mateval-telemetry", daemon=True)
-        self._thread.start()
-        self._ready.wait(timeout=PRIME_S + 30)
+        self._thread.start()  # it primes psutil and takes the first snapshot while the caller goes on
         return self
 
     def __exit__(self, *exc_info) -> None:
@@ -227,8 +227,15 @@ class Telemetry:
         self._collector.deactivate("overall")
         self._write_timeseries()
 
-    def _boundary(self) -> None:
-        """Ask the sampler thread for a phase-boundary snapshot and wait for it."""
+    def _boundary(self, *, opening: bool = False) -> None:
+        """Ask the sampler thread for a phase-boundary snapshot and wait for it.
+
+        ``opening``: the snapshot closes the stretch before a phase. While the sampler is still
+        priming (no snapshot yet) there is no such stretch to close, so the caller does not wait
+        ``PRIME_S``; the first snapshot then falls into the new phase.
+        """
+        if opening and not self._ready.is_set():
+            return
         done = threading.Event()
         self._requests.put(done)
         done.wait(timeout=10 * self.interval + 30)
@@ -240,7 +247,7 @@ class Telemetry:
         energy_start = self._energy_snapshot()
         if self.peak_memory is not None:
             self.peak_memory[0]()
-        self._boundary()  # close the previous stretch before the phase starts
+        self._boundary(opening=True)  # close the previous stretch before the phase starts
         self._collector.activate(tag=name)
         self._current_phase = name
         try:

@@ -81,3 +81,17 @@ def test_strip_prefix_drops_timestamps_and_nan():
     metrics = {"overall/duration (s)": 2.0, "overall/timestamp": 1.0, "overall/last_timestamp": 1.0,
                "overall/host/cpu_percent (%)/mean": float("nan"), "other/x": 1.0}
     assert strip_prefix(metrics, "overall") == {"duration (s)": 2.0, "host/cpu_percent (%)/mean": None}
+
+
+def test_opening_a_phase_does_not_wait_for_the_priming_snapshot():
+    """Before the sampler's first snapshot there is no stretch to close: no request is queued."""
+    telemetry = Telemetry(interval=1.0, probe=GpuProbe(reason="test: no GPU"))
+    telemetry._boundary(opening=True)
+    assert telemetry._requests.empty()
+    telemetry._ready.set()  # after the first snapshot an opening boundary is a real request
+    waiter = threading.Thread(target=telemetry._boundary, kwargs={"opening": True}, daemon=True)
+    waiter.start()
+    request = telemetry._requests.get(timeout=5)
+    request.set()
+    waiter.join(timeout=5)
+    assert not waiter.is_alive()
