@@ -521,7 +521,8 @@ def heat_capacity(dos: ArrayLike, grid: ArrayLike, temperature: float = 300.0) -
     if g[0] < 0:
         raise ValueError(f"grid must be non-negative wavenumbers (cm^-1); grid[0]={g[0]!r}")
     t = _check_temperature(temperature)
-    e = _einstein_function(HC_OVER_KB * g / t)
+    with np.errstate(over="ignore"):  # denormal T: x = inf, and E(inf) = 0 as documented
+        e = _einstein_function(HC_OVER_KB * g / t)
     num = _trapezoid(d * e, g)
     den = _trapezoid(d, g)
     out = np.full(d.shape[0], np.nan)
