@@ -194,9 +194,10 @@ def load_config(path: str | Path | None = None, layers: Sequence[tuple[Mapping[s
     path = path or os.environ.get("MATEVAL_SLURM_CONFIG")
     if path:
         document = read_yaml(Path(path), SlurmConfigError, "the Slurm configuration") or {}
+        if isinstance(document, dict) and set(document) == {"slurm"}:
+            document = document["slurm"] or {}
         if not isinstance(document, dict):
             raise SlurmConfigError(f"{path}: expected a mapping of Slurm settings")
-        document = document.get("slurm", document) if set(document) == {"slurm"} else document
         config = config.updated(document, str(path))
     for values, source in layers:
         if values:

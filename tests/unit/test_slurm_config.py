@@ -127,3 +127,17 @@ def test_threads_follow_the_allocation():
     assert env["OMP_NUM_THREADS"] == "4" and env["MKL_NUM_THREADS"] == "4" and env["PYTHONUNBUFFERED"] == "1"
     assert job_environment({"SLURM_CPUS_PER_TASK": "4", "OMP_NUM_THREADS": "2"})["OMP_NUM_THREADS"] == "2"
     assert "OMP_NUM_THREADS" not in job_environment({"PATH": "/bin"})
+
+
+@pytest.mark.parametrize("text", ["slurm: [gpu]\n", "- gpu\n"])
+def test_a_slurm_section_that_is_not_a_mapping_is_named(tmp_path, text):
+    path = tmp_path / "slurm.yaml"
+    path.write_text(text)
+    with pytest.raises(SlurmConfigError, match="slurm.yaml: expected a mapping of Slurm settings"):
+        load_config(path)
+
+
+def test_an_empty_slurm_section_is_the_defaults(tmp_path):
+    path = tmp_path / "slurm.yaml"
+    path.write_text("slurm:\n")
+    assert load_config(path) == load_config(None)
