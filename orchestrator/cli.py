@@ -176,8 +176,6 @@ def _plan(args: argparse.Namespace):
     from orchestrator.grid import load_grid
 
     grid = load_grid(args.grid) if args.grid else None
-    if not args.model and grid is None:
-        raise ValueError("bench: give --model NAME (or 'all') or --grid FILE")
     manifests = plan.resolve(grid, args.model)
     plan.check_tasks(grid, args.task)
     max_samples = parse_max_samples(args.max_samples)
@@ -290,13 +288,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         report = render(shown, results_root / f"report-{stamp}.html", title)
         if report:
             console.print(f"report: {report}")
-    try:  # per-model summary (mean ± std over seeds); a failure here never loses the results
-        from orchestrator.summary import write_summaries
-
-        for path in write_summaries(loaded, results_root):
-            console.print(f"summary: {path}")
-    except Exception as exc:
-        console.print(f"mateval: summary could not be written: {type(exc).__name__}: {exc}", markup=False)
+    for path in _write_summaries(loaded, results_root):
+        console.print(f"summary: {path}")
     collect_s[0] += time.monotonic() - collection_started
     console.print(f"mateval: timings: set-up {setup_s:.2f} s, runs {run_s:.2f} s, collection {collect_s[0]:.2f} s "
                   "(finalize, publish, summary, report)", markup=False)
@@ -305,6 +298,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if error is not None:
         return 2
     return 0 if all(r and r["status"] == "ok" for _, r, _ in loaded) else 1
+
+
+def _write_summaries(loaded, directory: Path) -> tuple[Path, ...]:
+    """``summary.md`` and ``summary.csv`` (mean ± std over seeds) in ``directory``; a failure is
+    printed, never raised, so it never loses the results."""
+    try:
+        from orchestrator.summary import write_summaries
+
+        return tuple(write_summaries(loaded, directory))
+    except Exception as exc:
+        console.print(f"mateval: summary could not be written: {type(exc).__name__}: {exc}", markup=False)
+        return ()
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -317,13 +322,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     output.parent.mkdir(parents=True, exist_ok=True)
     report = render(dirs, output, "mateval report")
     loaded = results.load_results(dirs)
-    try:  # per-model summary (mean ± std over seeds), written even when the HTML failed
-        from orchestrator.summary import write_summaries
-
-        summaries = write_summaries(loaded, Path(args.results_dir))
-    except Exception as exc:
-        summaries = ()
-        console.print(f"mateval: summary could not be written: {type(exc).__name__}: {exc}", markup=False)
+    summaries = _write_summaries(loaded, Path(args.results_dir))  # written even when the HTML failed
     if report is None:
         return 1
     print_summary(results.summary_rows(loaded))

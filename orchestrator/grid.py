@@ -27,10 +27,12 @@ from typing import Any
 
 import yaml
 
+from orchestrator.backends import BACKENDS
+
 TOP_LEVEL = {"name", "models", "tasks", "seeds", "data", "profile", "set", "max_samples", "num_samples", "timeout_s",
              "backend", "slurm"}
 MODEL_KEYS = {"name", "tasks", "set"}
-BACKEND_NAMES = ("auto", "local", "docker", "slurm")
+BACKEND_NAMES = ("auto", *BACKENDS)
 
 
 class GridError(ValueError):

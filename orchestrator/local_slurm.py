@@ -38,8 +38,9 @@ class LocalSlurmError(RuntimeError):
     """The local cluster could not be set up; the message names the step and shows its output."""
 
 
-def _run(command: list[str], step: str, check: bool = True) -> subprocess.CompletedProcess:
-    process = subprocess.run(command, capture_output=True, text=True)
+def _run(command: list[str], step: str, check: bool = True, env: dict[str, str] | None = None
+         ) -> subprocess.CompletedProcess:
+    process = subprocess.run(command, capture_output=True, text=True, env=env)
     if check and process.returncode != 0:
         raise LocalSlurmError(f"{step} failed (exit {process.returncode}): {' '.join(command)}\n"
                               f"{(process.stdout + process.stderr)[-3000:]}")
@@ -152,13 +153,15 @@ def _start_accounting(echo) -> None:
     time.sleep(0.5)
     _run(["slurmdbd"], "start slurmdbd")
 
+    listed: list[str] = []
+
     def registered() -> bool:
         process = subprocess.run(["sacctmgr", "-n", "-P", "show", "cluster", "format=Cluster"], capture_output=True,
                                  text=True, timeout=20)
+        listed[:] = process.stdout.split()
         return process.returncode == 0
 
     _wait(registered, 60, "slurmdbd", LOG_DIR / "slurmdbd.log")
-    listed = _run(["sacctmgr", "-n", "-P", "show", "cluster", "format=Cluster"], "list clusters").stdout.split()
     if "mateval" not in listed:
         _run(["sacctmgr", "-i", "add", "cluster", "mateval"], "register the cluster in slurmdbd")
 
@@ -190,12 +193,9 @@ def ensure_cluster(echo=print) -> str:
         raise LocalSlurmError("make local-slurm needs root (it writes /etc/slurm and starts daemons)")
     if not all(shutil.which(tool) for tool in ("slurmctld", "slurmdbd", "munged", "mysqld_safe")):
         echo(f"installing {', '.join(PACKAGES)}")
-        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
         _run(["apt-get", "update", "-qq"], "apt-get update")
-        process = subprocess.run(["apt-get", "install", "-y", "-qq", *PACKAGES], capture_output=True, text=True, env=env)
-        if process.returncode != 0:
-            raise LocalSlurmError(f"apt-get install {' '.join(PACKAGES)} failed (exit {process.returncode}):\n"
-                                  f"{(process.stdout + process.stderr)[-3000:]}")
+        _run(["apt-get", "install", "-y", "-qq", *PACKAGES], "apt-get install",
+             env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
     for directory in (CONF_DIR, STATE_DIR, SLURMD_DIR, LOG_DIR, Path("/run/munge"), Path("/var/log/munge")):
         directory.mkdir(parents=True, exist_ok=True)
     key = Path("/etc/munge/munge.key")

@@ -20,10 +20,9 @@ from typing import Any, Iterable
 from orchestrator import registry
 from orchestrator.grid import Grid
 from orchestrator.images import BuildContext, folder_files
+from orchestrator.results import load_results
 from runner.datasets import DatasetError
 from runner.manifest import ModelManifest
-from runner.result import ResultError, read_result
-from runner.run import RESULT_FILE
 from runner.tasks import UnknownTaskError, get_task
 
 
@@ -104,13 +103,14 @@ def resolve(grid: Grid | None, model_selection: str | None) -> list[ModelManifes
     """The manifests of ``--model`` (wins) or of the grid's models.
 
     Raises:
+        ValueError: neither is given.
         orchestrator.registry.UnknownModelError, runner.manifest.ManifestError: as
             :func:`orchestrator.registry.resolve_models`; for a grid, the message names the file.
     """
     if model_selection:
         return registry.resolve_models(model_selection)
     if grid is None:
-        raise ValueError("give --model or --grid")
+        raise ValueError("bench: give --model NAME (or 'all') or --grid FILE")
     manifests = []
     for index, entry in enumerate(grid.models):
         try:
@@ -147,12 +147,8 @@ def run_key(model: str, task: str, seed: int, config: str | None, data_sha: dict
 def completed(run_dirs: Iterable[Path]) -> dict[tuple, Path]:
     """``run_key -> run directory`` of every readable ``ok`` result among ``run_dirs``."""
     done = {}
-    for directory in run_dirs:
-        try:
-            result = read_result(Path(directory) / RESULT_FILE)
-        except ResultError:
-            continue
-        if result["status"] != "ok" or not result.get("config_sha256"):
+    for directory, result, _ in load_results(run_dirs):
+        if result is None or result["status"] != "ok" or not result.get("config_sha256"):
             continue
         key = run_key(result["model"]["name"], result["task"]["name"], result["seed"], result["config_sha256"],
                       result["dataset"].get("sha256") or {})
@@ -167,15 +163,16 @@ def drop_completed(plan: list[Planned], settings: Settings, data_roots: list[Pat
     A run whose dataset cannot be found stays in the plan (it will fail with the loader's error).
     """
     done = completed(run_dirs)
-    data_sha: dict[str, dict[str, str] | None] = {}
+    data_sha: dict[str, dict[str, str] | None] = {}  # by dataset: several tasks read the same files
     todo, skipped = [], []
     for item in plan:
-        if item.task not in data_sha:
+        task = get_task(item.task)
+        if task.dataset not in data_sha:
             try:
-                data_sha[item.task] = get_task(item.task).data_sha256(settings.data_variant, data_roots)
+                data_sha[task.dataset] = task.data_sha256(settings.data_variant, data_roots)
             except DatasetError:
-                data_sha[item.task] = None
-        sha = data_sha[item.task]
+                data_sha[task.dataset] = None
+        sha = data_sha[task.dataset]
         match = None if sha is None else done.get(run_key(item.manifest.name, item.task, item.seed,
                                                           item.config_sha256, sha))
         if match is None:

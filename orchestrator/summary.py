@@ -38,16 +38,13 @@ from orchestrator.report import render as _render
 from orchestrator.report.render import _dig, _is_num  # the report's readers of result fields
 from orchestrator.report.render import (
     CLASSIFICATION_METRICS,
-    GENERATION_LABELS,
     GENERATION_METRICS,
     REGRESSION_METRICS,
     RESOURCE_ROWS,
-    SPECTRA_LABELS,
     SPECTRA_METRICS,
     format_count,
     format_flops,
-    format_metric,
-    format_percent,
+    metric_presentation,
     resource_keys,
     resource_value,
 )
@@ -70,7 +67,6 @@ _FAILURE_ORDER = ("oom", "timeout", "failed", "cancelled")
 _TASK_METRICS = {"regression": REGRESSION_METRICS, "classification": CLASSIFICATION_METRICS,
                  "generation": GENERATION_METRICS, "spectra": SPECTRA_METRICS}
 #: Units of the spectrum metrics (the spectra are max-normalized: MAE, MSE, RMSE have none).
-_SPECTRA_UNITS = {"Wasserstein": "cm⁻¹", "Cv_300K_MAE": "J/(K·mol)"}
 _DASH = "—"
 
 NOTES = (
@@ -129,11 +125,6 @@ class SummaryCell:
     title: str | None = None
     css: str = ""
 
-    @property
-    def n_values(self) -> int:
-        """Number of values aggregated."""
-        return len(self.values)
-
 
 @dataclass
 class SummaryRow:
@@ -142,7 +133,6 @@ class SummaryRow:
     Attributes:
         key: the metric key (``"MAE"``), the resource label or ``"params"`` / ``"flops"``.
         task: the task of a metric row, ``None`` for resource and model rows.
-        unit: unit of the values (CSV ``unit`` column), ``""`` when dimensionless or unknown.
         title: definition of the row (HTML tooltip).
     """
 
@@ -150,7 +140,6 @@ class SummaryRow:
     key: str
     cells: list[SummaryCell]
     task: str | None = None
-    unit: str = ""
     title: str | None = None
 
 
@@ -232,10 +221,6 @@ def _text(v: Any, default: str = "") -> str:
 
 def _status(result: Mapping) -> str:
     return _text(result.get("status"), "unknown")
-
-
-def _model_name(result: Mapping) -> str:
-    return _text(_dig(result, "model", "name")) or _text(_dig(result, "model", "display_name"), "?")
 
 
 def _task_name(result: Mapping) -> str:
@@ -414,26 +399,9 @@ def _task_metric_names(runs: Sequence[Mapping], task_type: str) -> list[str]:
     return [m for m in known if m in seen] + [m for m in seen if m not in known]
 
 
-def _metric_format(task_type: str, name: str) -> tuple[str, str, Callable[[float], str]]:
-    """(label without the task, unit, formatter) of metric ``name`` of a ``task_type`` task."""
-    if task_type == "spectra":
-        return SPECTRA_LABELS.get(name, name), _SPECTRA_UNITS.get(name, ""), format_metric
-    if task_type == "generation" or name in GENERATION_METRICS:
-        fmt = format_percent if name in _render._PERCENT_METRICS else format_metric
-        unit = "g/cm³" if name == "EMD_density" else ""
-        return GENERATION_LABELS.get(name, name), unit, fmt
-    return name, "", format_metric
-
-
 def _metric_row(task: str, task_type: str, unit: str | None, name: str, columns: Sequence[ModelColumn],
                 runs_by: Mapping[tuple[str, str], list[Mapping]]) -> SummaryRow:
-    label, row_unit, fmt = _metric_format(task_type, name)
-    if task_type not in ("spectra", "generation"):
-        power = _render._UNIT_METRICS.get(name, 0)
-        suffix = _render._unit_suffix(unit, power) if power else None
-        if suffix:
-            label = f"{name} {suffix}" if suffix.startswith("(") else f"{name} ({suffix})"
-            row_unit = suffix
+    label, _, fmt = metric_presentation(task_type, name, unit)
     full = f"{task} · {label}"
 
     def missing(ok: Sequence[Mapping]) -> str:
@@ -449,7 +417,7 @@ def _metric_row(task: str, task_type: str, unit: str | None, name: str, columns:
         title = _render._FIXED_DEFINITIONS.get(name)
     else:
         title = None
-    return SummaryRow(full, name, cells, task=task, unit=row_unit, title=title)
+    return SummaryRow(full, name, cells, task=task, title=title)
 
 
 def _valid(loaded: Iterable[tuple[Any, Any, Any]]) -> tuple[list[Mapping], list[tuple[str, str]]]:
@@ -501,8 +469,8 @@ def aggregate(loaded: Iterable[tuple[Any, Mapping[str, Any] | None, str | None]]
     by_model: dict[str, list[Mapping]] = {}
     runs_by: dict[tuple[str, str], list[Mapping]] = {}
     for r in results:
-        by_model.setdefault(_model_name(r), []).append(r)
-        runs_by.setdefault((_model_name(r), _task_name(r)), []).append(r)
+        by_model.setdefault(_render._model_key(r), []).append(r)
+        runs_by.setdefault((_render._model_key(r), _task_name(r)), []).append(r)
 
     columns: list[ModelColumn] = []
     for name, runs in by_model.items():
@@ -518,7 +486,7 @@ def aggregate(loaded: Iterable[tuple[Any, Mapping[str, Any] | None, str | None]]
     for label, key, family, agg, fmt in _resource_specs():
         getter = (lambda k, f, a: lambda r: resource_value(r, k, f, a)[0])(key, family, agg)
         cells = [_stat_cell(by_model[c.name], getter, fmt, label, _resource_missing(key, family)) for c in columns]
-        resources.append(SummaryRow(label, label, cells, unit=_label_unit(label),
+        resources.append(SummaryRow(label, label, cells,
                                     title="mean ± std over all ok runs of the model (all its tasks and seeds)"))
     model_rows = [
         SummaryRow(PARAMS_LABEL, "params",
@@ -526,7 +494,7 @@ def aggregate(loaded: Iterable[tuple[Any, Mapping[str, Any] | None, str | None]]
                                as_range=True) for c in columns], title="trainable and frozen parameters"),
         SummaryRow(FLOPS_LABEL, "flops",
                    [_stat_cell(by_model[c.name], _flops, format_flops, FLOPS_LABEL, _stats_missing("flops"),
-                               as_range=True) for c in columns], unit="FLOP",
+                               as_range=True) for c in columns],
                    title="FLOPs of one forward pass per sample"),
     ]
     groups = [SummaryGroup("Resources (all tasks and seeds of a model)", resources),
@@ -618,7 +586,7 @@ def csv_rows(loaded: Iterable[tuple[Any, Mapping[str, Any] | None, str | None]])
                          "status": "unreadable", "metric": "", "value": "", "unit": ""})
             continue
         base = {"run_id": _csv_safe(_text(result.get("run_id"), Path(str(directory)).name)),
-                "model": _csv_safe(_text(_dig(result, "model", "display_name"), _model_name(result))),
+                "model": _csv_safe(_text(_dig(result, "model", "display_name"), _render._model_key(result))),
                 "task": _csv_safe(_task_name(result)), "seed": _csv_value(result.get("seed")),
                 "status": _csv_safe(_status(result))}
         for label, key, family, agg, _ in _resource_specs():
@@ -628,10 +596,7 @@ def csv_rows(loaded: Iterable[tuple[Any, Mapping[str, Any] | None, str | None]])
         rows.append({**base, "metric": FLOPS_LABEL, "value": _csv_value(_flops(result)), "unit": "FLOP"})
         task_type, unit, names = layout[_task_name(result)]
         for name in names:
-            _, row_unit, _ = _metric_format(task_type, name)
-            if task_type not in ("spectra", "generation"):
-                power = _render._UNIT_METRICS.get(name, 0)
-                row_unit = (_render._unit_suffix(unit, power) or "") if power else ""
+            _, row_unit, _ = metric_presentation(task_type, name, unit)
             rows.append({**base, "metric": _csv_safe(name), "value": _csv_value(_metrics(result).get(name)),
                          "unit": _csv_safe(row_unit)})
     return rows

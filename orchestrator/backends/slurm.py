@@ -34,7 +34,6 @@ import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass, field, fields
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -43,7 +42,8 @@ from orchestrator.backends.docker import CONTAINER_RUN_DIR, container_mounts, co
 from orchestrator.backends.slurm_node import run_on_node
 from orchestrator.grid import read_yaml
 from orchestrator.registry import REPO_ROOT
-from runner.run import LOG_FILE, SPEC_FILE, RunSpec
+from runner.result import utc_now
+from runner.run import LOG_FILE, RESULT_FILE, SPEC_FILE, RunSpec
 
 CONTAINERS = ("none", "apptainer", "pyxis")
 #: Slurm states after which a job will not run again
@@ -254,10 +254,6 @@ def _state_word(state: str | None) -> str:
     return state.split()[0].upper() if state and state.strip() else "UNKNOWN"
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 class SlurmBackend(Backend):
     """Runs through Slurm (see the module docstring).
 
@@ -326,7 +322,7 @@ class SlurmBackend(Backend):
                                           [c[0] for c in commands], [c[1] for c in commands])
             except Exception as exc:  # submitit raises a plain error with sbatch's message
                 raise RuntimeError(f"sbatch refused the job array: {exc}") from exc
-            submitted = _now()
+            submitted = utc_now()
             for (spec, run_dir), job, (command, _, image) in zip(members, jobs, commands):
                 info = {"job_id": str(job.job_id), "partition": self.config.partition, "account": self.config.account,
                         "time_limit_min": time_min, "container": self.config.container, "image": image,
@@ -390,7 +386,7 @@ class SlurmBackend(Backend):
         while pending and time.monotonic() < deadline:
             ended, pending = self._poll(pending, ever_running)
             for (spec, run_dir, job, info), state in ended:
-                if job.job_id in ever_running or (run_dir / "result.json").exists():
+                if job.job_id in ever_running or (run_dir / RESULT_FILE).exists():
                     self._finish(spec, run_dir, job, info, state, time.monotonic() - begin, finished,
                                  interrupted=True)
             if pending:
@@ -423,7 +419,7 @@ class SlurmBackend(Backend):
     def _collect_job_logs(job, run_dir: Path, state: str) -> None:
         """Copy the job's stdout/stderr into the run directory and append their tails to run.log."""
         with open(run_dir / LOG_FILE, "a") as log:
-            log.write(f"mateval: {_now()} Slurm job {job.job_id} ended with state {state}\n")
+            log.write(f"mateval: {utc_now()} Slurm job {job.job_id} ended with state {state}\n")
             for source, name in ((job.paths.stdout, "slurm.out"), (job.paths.stderr, "slurm.err")):
                 if not Path(source).exists():
                     continue

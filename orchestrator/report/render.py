@@ -559,6 +559,30 @@ def _unit_suffix(unit: str | None, power: int) -> str | None:
     return f"({unit})²" if needs_parens else f"{unit}²"
 
 
+#: Units of the spectrum metrics that have their own (not the target's).
+SPECTRA_UNITS = {"Wasserstein": "cm⁻¹", "Cv_300K_MAE": "J/(K·mol)"}
+
+
+def metric_presentation(task_type: str | None, name: str, unit: str | None) -> tuple[str, str, Callable[[float], str]]:
+    """(label, unit, formatter) of metric ``name`` of a ``task_type`` task whose target is in ``unit``.
+
+    Spectrum metrics: :data:`SPECTRA_LABELS` (which hold their units) and :data:`SPECTRA_UNITS`.
+    Generation metrics: CDVAE's labels (:data:`GENERATION_LABELS`), shares formatted as percent.
+    Other metrics: MAE, RMSE and MaxError in the target's unit, MSE in its square, e.g.
+    ``("MSE (eV/atom)²", "(eV/atom)²", format_metric)``; ``unit`` is ``""`` when dimensionless.
+    """
+    if task_type == "spectra":
+        return SPECTRA_LABELS.get(name, name), SPECTRA_UNITS.get(name, ""), format_metric
+    if task_type == "generation" or name in GENERATION_METRICS:
+        fmt = format_percent if name in _PERCENT_METRICS else format_metric
+        return GENERATION_LABELS.get(name, name), "g/cm³" if name == "EMD_density" else "", fmt
+    power = _UNIT_METRICS.get(name, 0)
+    suffix = _unit_suffix(unit, power) if power else None
+    if not suffix:
+        return name, "", format_metric
+    return (f"{name} {suffix}" if suffix.startswith("(") else f"{name} ({suffix})"), suffix, format_metric
+
+
 def _metric_names(runs: Sequence[RunView]) -> list[str]:
     names: list[str] = []
     for r in runs:
@@ -1795,12 +1819,8 @@ def _runs_table(runs: Sequence[RunView]) -> list[list[Cell]]:
             label_cell, value_cell = _missing(": no metric"), (
                 _status_text_cell(r) if r.status != "ok" else _missing(": no metric"))
         else:
-            spectra = r.task_type == "spectra"
-            power = 0 if spectra else _UNIT_METRICS.get(name, 0)
-            label = SPECTRA_LABELS.get(name, name) if spectra else GENERATION_LABELS.get(name, name)
-            unit = _unit_suffix(r.unit, power) if power else None
-            label_cell = Cell(f"{label} ({unit})" if unit else label)
-            fmt = format_percent if name in _PERCENT_METRICS and not spectra else format_metric
+            label, _, fmt = metric_presentation(r.task_type, name, r.unit)
+            label_cell = Cell(label)
             if _is_num(value):
                 value_cell = Cell(fmt(value), repr(value), "num", sort=repr(value))
             elif r.status != "ok":

@@ -148,26 +148,23 @@ def load(
     directory, files = data_files(name, variant, data_roots)
     sha = verified_sha256(directory, list(files.values()))
     required = REQUIRED_COLUMNS[name]
-    if variant == "subset":
+    if files["train"] != files["val"]:  # the subset, or the full data with CDVAE's train.csv
         frames = {split: read_table(path, required) for split, path in files.items()}
-        description = "subset files train.csv / val.csv / test.csv as committed (see their SOURCE.md)"
+        description = ("subset files train.csv / val.csv / test.csv as committed (see their SOURCE.md)"
+                       if variant == "subset" else "CDVAE's official train.csv / val.csv / test.csv")
     else:
-        if files["train"] != files["val"]:
-            frames = {split: read_table(path, required) for split, path in files.items()}
-            description = "CDVAE's official train.csv / val.csv / test.csv"
+        pool = read_table(directory / "val.csv", required)
+        order = np.random.default_rng(SPLIT_SEED).permutation(len(pool))
+        n_val = int(round(holdout_fraction * len(pool)))
+        frames = {"train": pool.iloc[np.sort(order[n_val:])], "val": pool.iloc[np.sort(order[:n_val])],
+                  "test": read_table(directory / "test.csv", required)}
+        if n_val:
+            description = (f"CDVAE's train.csv is not available: CDVAE val.csv split {1 - holdout_fraction:.0%}/"
+                           f"{holdout_fraction:.0%} into train/val (numpy default_rng({SPLIT_SEED}) permutation); "
+                           "CDVAE test.csv as test")
         else:
-            pool = read_table(directory / "val.csv", required)
-            order = np.random.default_rng(SPLIT_SEED).permutation(len(pool))
-            n_val = int(round(holdout_fraction * len(pool)))
-            frames = {"train": pool.iloc[np.sort(order[n_val:])], "val": pool.iloc[np.sort(order[:n_val])],
-                      "test": read_table(directory / "test.csv", required)}
-            if n_val:
-                description = (f"CDVAE's train.csv is not available: CDVAE val.csv split {1 - holdout_fraction:.0%}/"
-                               f"{holdout_fraction:.0%} into train/val (numpy default_rng({SPLIT_SEED}) permutation); "
-                               "CDVAE test.csv as test")
-            else:
-                description = ("CDVAE's train.csv is not available: trained on all of CDVAE val.csv (no validation "
-                               "split); CDVAE test.csv as test (the reference set)")
+            description = ("CDVAE's train.csv is not available: trained on all of CDVAE val.csv (no validation "
+                           "split); CDVAE test.csv as test (the reference set)")
 
     notes = []
     if max_samples:

@@ -14,7 +14,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from runner.contract import TaskSpec
 from runner.datasets import DatasetError, LoadedDataset, cdvae, petretto
-from runner.datasets.base import file_sha256
+from runner.datasets.base import verified_sha256
 
 
 class UnknownTaskError(KeyError):
@@ -61,13 +61,14 @@ class TaskDefinition:
         ``dataset.sha256`` records them, without parsing them (for ``--resume``).
 
         Raises:
-            DatasetError: the dataset is not found under ``data_roots``.
+            DatasetError: the dataset is not found under ``data_roots``, or a file's sha256
+                differs from the dataset's ``SHA256SUMS``.
         """
         if self.dataset == petretto.NAME:
-            files = petretto.data_files(variant, data_roots)[1].values()
+            directory, files = petretto.data_files(variant, data_roots)
         else:
-            files = cdvae.data_files(self.dataset, variant, data_roots)[1].values()
-        return {path.name: file_sha256(path) for path in sorted(set(files))}
+            directory, files = cdvae.data_files(self.dataset, variant, data_roots)
+        return verified_sha256(directory, list(files.values()))
 
 
 def _generation(name: str, dataset: str, description: str) -> TaskDefinition:

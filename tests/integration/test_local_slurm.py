@@ -20,8 +20,9 @@ def test_setup_is_idempotent(slurm_cluster):
     from orchestrator.local_slurm import ensure_cluster
 
     messages = []
-    assert ensure_cluster(messages.append) in ("idle", "mixed", "allocated")
-    assert messages and "is up" in messages[0]
+    state = ensure_cluster(messages.append)
+    assert state in ("idle", "mixed", "allocated")
+    assert messages == [f"local Slurm cluster is up (node {state})"], "a running cluster was set up again"
 
 
 def test_runner_as_a_batch_job(slurm_cluster, tmp_path):

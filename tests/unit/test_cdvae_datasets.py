@@ -99,11 +99,6 @@ def test_carbon24_loads_and_official_split_is_used_when_present(shared_data, tmp
 
 def test_corrupted_embedded_file_fails_its_checksum(tmp_path):
     """A committed subset file that was modified is refused before parsing, naming the file."""
-    import shutil
-
-    from runner.datasets import DatasetError, cdvae
-    from tests.conftest import REPO_ROOT
-
     copy = tmp_path / "perov_5_subset"
     shutil.copytree(REPO_ROOT / "data" / "perov_5_subset", copy)
     dataset = cdvae.load("perov_5", "subset", [tmp_path], lambda row: row["heat_ref"])

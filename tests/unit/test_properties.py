@@ -58,7 +58,7 @@ EPS = float(np.finfo(np.float64).eps)
 PROPS = settings(max_examples=60, deadline=None, database=None)
 FEW = settings(max_examples=30, deadline=None, database=None)
 # For the tests of the fixed bugs: one clean exception type, not an ExceptionGroup of several bugs.
-XFAIL_PROPS = settings(max_examples=20, deadline=None, database=None, report_multiple_bugs=False)
+FIXED_BUG_PROPS = settings(max_examples=20, deadline=None, database=None, report_multiple_bugs=False)
 
 
 def _nan_equal(a: float, b: float) -> bool:
@@ -357,16 +357,21 @@ def invalid_pairs(draw, second, first_values, second_values):
     return a, b, expected
 
 
-@PROPS
-@given(st.sampled_from(REGRESSION_FUNCS), invalid_pairs("y_pred", reg_value, reg_value))
-def test_regression_invalid_input_raises_value_error_naming_argument(func, case):
-    """Different lengths, empty input or NaN/inf raise ValueError whose message names the argument."""
+def assert_value_error_naming(func, case) -> None:
+    """``func(a, b)`` raises exactly ValueError, and its message holds every expected part."""
     a, b, expected = case
     with pytest.raises(ValueError) as info:
         func(a, b)
     assert info.type is ValueError
     for part in expected:
         assert part in str(info.value)
+
+
+@PROPS
+@given(st.sampled_from(REGRESSION_FUNCS), invalid_pairs("y_pred", reg_value, reg_value))
+def test_regression_invalid_input_raises_value_error_naming_argument(func, case):
+    """Different lengths, empty input or NaN/inf raise ValueError whose message names the argument."""
+    assert_value_error_naming(func, case)
 
 
 @PROPS
@@ -374,12 +379,7 @@ def test_regression_invalid_input_raises_value_error_naming_argument(func, case)
        invalid_pairs("scores", st.sampled_from([0.0, 1.0]), score_value))
 def test_classification_invalid_input_raises_value_error_naming_argument(func, case):
     """Different lengths, empty input or NaN/inf raise ValueError whose message names the argument."""
-    a, b, expected = case
-    with pytest.raises(ValueError) as info:
-        func(a, b)
-    assert info.type is ValueError
-    for part in expected:
-        assert part in str(info.value)
+    assert_value_error_naming(func, case)
 
 
 # ==========================================================================
@@ -523,7 +523,7 @@ def test_heat_capacity_invariant_to_dos_normalisation(case, temp, factor):
     )
 
 
-@XFAIL_PROPS
+@FIXED_BUG_PROPS
 @example(temp=1e-160)
 @given(temp=st.floats(min_value=5e-324, max_value=1e5))
 def test_heat_capacity_bounded_for_every_documented_temperature(temp):
@@ -885,7 +885,7 @@ def test_mutated_manifest_raises_manifest_error_naming_file_and_field(case):
     assert f"field '{field}'" in str(outcome)
 
 
-@XFAIL_PROPS
+@FIXED_BUG_PROPS
 @example(document={1: 0, "zzz": 0})
 @given(document=st.dictionaries(st.one_of(st.integers(), st.none(), st.booleans(), st.text(max_size=4)),
                                 yaml_trees, max_size=6))
@@ -897,7 +897,7 @@ def test_manifest_with_non_string_keys_raises_manifest_error(document):
 
 
 @pytest.mark.parametrize("where", ["hyperparameters", "bench_hyperparameters"])
-@XFAIL_PROPS
+@FIXED_BUG_PROPS
 @example(key=1)
 @given(key=st.one_of(st.integers(), st.booleans(), st.floats(allow_nan=False)))
 def test_manifest_with_mixed_hyperparameter_keys_raises_manifest_error(where, key):

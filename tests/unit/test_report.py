@@ -31,10 +31,12 @@ GPU_ROWS = ("GPU utilization (%)", "GPU memory utilization (%)", "GPU memory use
 
 
 class _TableParser(HTMLParser):
-    """Collects the comparison table: column headers and rows of (label, [(text, title, class)])."""
+    """Collects one table (by id): column headers (cells of ``head_class``) and rows of
+    (label, [(text, title, class)])."""
 
-    def __init__(self) -> None:
+    def __init__(self, table_id: str = "comparison-table", head_class: str = "colhead") -> None:
         super().__init__(convert_charrefs=True)
+        self.table_id, self.head_class = table_id, head_class
         self.in_table = False
         self.depth = 0
         self.section = None
@@ -46,7 +48,7 @@ class _TableParser(HTMLParser):
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
-        if tag == "table" and a.get("id") == "comparison-table":
+        if tag == "table" and a.get("id") == self.table_id:
             self.in_table = True
         if not self.in_table:
             return
@@ -66,7 +68,7 @@ class _TableParser(HTMLParser):
             c, self._cell = self._cell, None
             text = " ".join(c["text"].split())
             if self.section == "thead":
-                if "colhead" in c["class"]:
+                if self.head_class in c["class"]:
                     self.headers.append(text)
             elif c["tag"] == "th" and "rowlabel" in c["class"]:
                 self._label = text
@@ -80,8 +82,8 @@ class _TableParser(HTMLParser):
             self._cell["text"] += data
 
 
-def parse_table(html: str) -> _TableParser:
-    p = _TableParser()
+def parse_table(html: str, table_id: str = "comparison-table", head_class: str = "colhead") -> _TableParser:
+    p = _TableParser(table_id, head_class)
     p.feed(html)
     return p
 

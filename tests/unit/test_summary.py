@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import sys
-from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,7 @@ from orchestrator import results, summary  # noqa: E402
 from orchestrator.report.render import build_context, format_metric, render_report  # noqa: E402
 from runner.result import write_result  # noqa: E402
 from runner.run import RunSpec, base_result  # noqa: E402
+from tests.unit.test_report import parse_table  # noqa: E402
 
 TASK = "perov5_heat_ref"
 UNIT = "eV/atom"
@@ -293,51 +293,6 @@ def test_write_summaries_writes_both_files(suite_dirs, tmp_path) -> None:
 # ----------------------------------------------------------------------------------------------
 
 
-class _SuiteParser(HTMLParser):
-    """Headers and rows of the table with id ``suite-table``."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.inside, self.section, self.cell = False, None, None
-        self.headers: list[str] = []
-        self.rows: dict[str, list[tuple[str, str]]] = {}
-        self._label, self._cells = None, []
-
-    def handle_starttag(self, tag, attrs):
-        a = dict(attrs)
-        if tag == "table" and a.get("id") == "suite-table":
-            self.inside = True
-        if not self.inside:
-            return
-        if tag in ("thead", "tbody"):
-            self.section = tag
-        elif tag == "tr":
-            self._label, self._cells = None, []
-        elif tag in ("th", "td"):
-            self.cell = {"tag": tag, "text": "", "class": a.get("class") or ""}
-
-    def handle_endtag(self, tag):
-        if not self.inside:
-            return
-        if tag == "table":
-            self.inside = False
-        elif tag in ("th", "td") and self.cell is not None:
-            c, self.cell = self.cell, None
-            text = " ".join(c["text"].split())
-            if self.section == "thead" and "suitehead" in c["class"]:
-                self.headers.append(text)
-            elif c["tag"] == "th" and "rowlabel" in c["class"]:
-                self._label = text
-            elif c["tag"] == "td":
-                self._cells.append((text, c["class"]))
-        elif tag == "tr" and self.section == "tbody" and self._label is not None:
-            self.rows[self._label] = self._cells
-
-    def handle_data(self, data):
-        if self.cell is not None:
-            self.cell["text"] += data
-
-
 def test_report_has_the_summary_first_and_escaped(tmp_path) -> None:
     root = tmp_path / "results"
     dirs = [make_run(root, "evil", s, display="<script>alert(1)</script>", metrics={"MAE": 0.1 + s / 10})
@@ -350,12 +305,11 @@ def test_report_has_the_summary_first_and_escaped(tmp_path) -> None:
     assert html.index("<table") == html.index('<table class="cmp suite" id="suite-table"')
     assert html.index('id="suite-table"') < html.index('id="comparison-table"')
     assert "Models compared (mean ± std over seeds)" in html
-    parsed = _SuiteParser()
-    parsed.feed(html)
+    parsed = parse_table(html, "suite-table", "suitehead")
     assert [h.split(" 2 runs")[0] for h in parsed.headers] == ["<script>alert(1)</script>", "OOMy"]
     mae = parsed.rows[f"{TASK} · MAE ({UNIT})"]
     assert mae[0][0] == f"{format_metric(0.15)} ± {format_metric(np.std([0.1, 0.2], ddof=1))}"
-    assert mae[1] == ("OOM", "status-cell st-oom")
+    assert (mae[1][0], mae[1][2]) == ("OOM", "status-cell st-oom")
     assert list(parsed.rows)[:len(RESOURCE_LABELS)] == list(RESOURCE_LABELS)
 
 
