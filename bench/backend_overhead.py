@@ -26,7 +26,7 @@ from orchestrator.backends.docker import DockerBackend
 from orchestrator.backends.local import LocalBackend
 from orchestrator.backends.slurm import SlurmBackend, SlurmConfig
 from orchestrator.images import ensure_model_image
-from runner.run import LOG_FILE, RunSpec
+from runner.wire import LOG_FILE, RunSpec
 
 
 def one_run(backend, results_root: Path, manifest, epochs: int) -> tuple[float, float, str]:
@@ -36,6 +36,7 @@ def one_run(backend, results_root: Path, manifest, epochs: int) -> tuple[float, 
                    sampling_interval_s=1.0, backend=backend.name, timeout_s=900)
     start = time.perf_counter()
     staging = results.prepare(results_root, spec)
+    results.stage_inputs(spec, staging)
     outcome = backend.run(spec, staging, spec.timeout_s, staging / LOG_FILE)
     result = results.finalize(staging, spec, outcome)
     results.publish(staging, results_root)

@@ -19,6 +19,10 @@ from the command line to a result split into set-up, run and collection per back
    imports, plan, run directory; runs: the backend until the runner's result is back; collection:
    finalize, publish, summary, report), medians.
 
+Parts 1 and 2 train Matformer in this process, so they run in Matformer's own environment
+(:mod:`orchestrator.envs`; mateval's ``.venv`` has no torch_geometric): started from ``.venv``, the
+script runs them again as a child in that environment, then part 3 itself.
+
 Usage (quiet machine; Docker needs a daemon and ``mateval/local-base:latest``):
 
     .venv/bin/python bench/harness_overhead.py --repeats 3 --backends local,docker
@@ -27,6 +31,8 @@ Usage (quiet machine; Docker needs a daemon and ``mateval/local-base:latest``):
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import os
 import random
 import re
 import statistics
@@ -130,6 +136,15 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    model_parts = {"throughput", "sampler"} - skip
+    if model_parts and importlib.util.find_spec("torch_geometric") is None:
+        from orchestrator import envs
+
+        env = envs.ensure(registry.get_model("matformer").folder)
+        argv = [a for a in sys.argv[1:]]
+        subprocess.run([str(env.python), __file__, *argv, "--skip", ",".join(skip | {"backends"})], check=True,
+                       env=dict(os.environ, **env.variables()))
+        skip |= model_parts
     if "throughput" not in skip:
         dataset = get_task("perov5_heat_ref").load("subset", registry.data_roots(), {"train": args.train, "val": 16})
         train, val = dataset.splits["train"], dataset.splits["val"]

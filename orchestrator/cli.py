@@ -25,16 +25,14 @@ from rich.table import Table
 from orchestrator import registry, results
 from orchestrator.backends import get_backend
 from runner.manifest import ManifestError
-from runner.result import ResultError, read_result
-from runner.run import RunSpec
+from orchestrator.reader import ResultError, read_result_file, read_runs
+from runner.wire import RunSpec
 from runner.tasks import TASKS, UnknownTaskError
 
 # a pipe or CI log has no terminal width: use the fallback instead of rich's 80 columns
 console = Console(highlight=False, width=shutil.get_terminal_size((150, 40)).columns)
-DEFAULT_TIMEOUT_S = 3600.0
-#: metric columns of the terminal summary, in this order, when any run has them
-SUMMARY_METRICS = ("MAE", "RMSE", "R2", "ROC-AUC", "Accuracy", "F1", "validity", "success_rate", "COV-R", "COV-P",
-                   "EMD_density")
+#: metric columns of the terminal summary per task type shown: its first ones in catalogue order
+TERMINAL_METRICS_PER_TASK_TYPE = 4
 
 
 def parse_assignments(pairs: Sequence[str], what: str) -> dict[str, Any]:
@@ -127,10 +125,41 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def summary_rows(records) -> list[dict[str, Any]]:
+    """Flat rows for the terminal summary (one per :class:`orchestrator.reader.RunRecord`)."""
+    rows = []
+    for record in records:
+        if not record.ok:
+            rows.append({"run_id": record.run_id, "model": "?", "task": "?", "task_type": "", "seed": "?",
+                         "status": "unreadable", "duration (s)": None, "metrics": {}, "error": record.error})
+            continue
+        result = record.result
+        rows.append({"run_id": record.run_id, "model": record.display_name, "task": record.task,
+                     "task_type": record.task_type, "seed": record.seed, "status": record.status,
+                     "duration (s)": result["resources"]["overall"].get("duration (s)"),
+                     "metrics": record.metrics, "error": record.error_message})
+    return rows
+
+
+def terminal_metrics(rows: list[dict[str, Any]]) -> list[str]:
+    """The metric columns: for each task type among ``rows``, its first
+    :data:`TERMINAL_METRICS_PER_TASK_TYPE` catalogue metrics (shared names share a column)."""
+    from metrics import catalogue
+
+    shown: list[str] = []
+    for task_type in dict.fromkeys(row["task_type"] for row in rows if row["task_type"]):
+        try:
+            names = catalogue.names(task_type)[:TERMINAL_METRICS_PER_TASK_TYPE]
+        except KeyError:
+            names = ()
+        shown += [n for n in names if n not in shown]
+    return shown
+
+
 def print_summary(rows: list[dict[str, Any]]) -> None:
     """A short table of runs in the terminal."""
     table = Table(title="mateval results", show_lines=False)
-    shown = [name for name in SUMMARY_METRICS if any(name in row["metrics"] for row in rows)]
+    shown = terminal_metrics(rows)
     for column in ("model", "task", "seed", "status", "duration (s)", *shown):
         table.add_column(column, overflow="fold")
     for row in rows:
@@ -224,22 +253,28 @@ def cmd_bench(args: argparse.Namespace) -> int:
         console.print("mateval: nothing to run" + (f": all {len(kept)} runs already have an ok result" if kept else ""))
         if not kept:
             return 2
-    sha = registry.git_sha()
-    runs = []
-    for item in planned:
-        manifest = item.manifest
-        timeout = backend.time_limit_s(settings.timeout_s or manifest.data.get("timeout_s", DEFAULT_TIMEOUT_S))
-        spec = RunSpec(run_id=results.new_run_id(manifest.name, item.task, item.seed), model=manifest.name,
-                       model_dir=str(manifest.folder), task=item.task, seed=item.seed,
-                       data_variant=settings.data_variant, data_roots=[str(p) for p in roots],
-                       profile=settings.profile, overrides=item.overrides, max_samples=settings.max_samples,
-                       sampling_interval_s=args.interval, backend=backend.name, git_sha=sha,
-                       num_samples=settings.num_samples, n_jobs=args.jobs, cache_dir=str(results_root / ".cache"),
-                       timeout_s=timeout, config_sha256=item.config_sha256)
-        runs.append((spec, results.prepare(results_root, spec)))
+    say = lambda line: console.print(f"mateval: {line}", markup=False, highlight=False)  # noqa: E731
+    try:
+        backend.setup([item.manifest.folder for item in planned], say)
+    except RuntimeError as exc:
+        console.print(f"mateval: {exc}", markup=False)
+        return 2
+    specs = plan.run_specs(planned, settings, plan.RunSettings(
+        backend=backend.name, time_limit=backend.time_limit_s, data_roots=tuple(roots),
+        sampling_interval_s=args.interval, git_sha=registry.git_sha(), cache_dir=results_root / ".cache",
+        n_jobs=args.jobs))
+    runs, finished, data_cache = [], [], {}
+    for spec in specs:
+        staging = results.prepare(results_root, spec)
+        failed = results.stage_inputs(spec, staging, data_cache)
+        if failed is None:
+            runs.append((spec, staging))
+            continue
+        finished.append(results.publish(staging, results_root))
+        console.print(f"mateval: {spec.run_id}: status {failed['status']} ({failed['error']['message']})",
+                      markup=False)
     if runs:
         console.print(f"mateval: {len(runs)} run(s) on backend {backend.name}", markup=False)
-    finished: list[Path] = []
     echo = None if args.quiet else (lambda line: console.print(f"  | {line}", markup=False, highlight=False))
 
     def announce(index: int, spec: RunSpec):
@@ -278,8 +313,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if not shown:
         console.print("mateval: nothing was run")
         return 2
-    loaded = results.load_results(shown)
-    print_summary(results.summary_rows(loaded))
+    loaded = read_runs(shown)
+    print_summary(summary_rows(loaded))
     for directory in finished:
         console.print(f"result: {directory / 'result.json'}")
     if not args.no_report:
@@ -292,20 +327,22 @@ def cmd_bench(args: argparse.Namespace) -> int:
         console.print(f"summary: {path}")
     collect_s[0] += time.monotonic() - collection_started
     console.print(f"mateval: timings: set-up {setup_s:.2f} s, runs {run_s:.2f} s, collection {collect_s[0]:.2f} s "
-                  "(finalize, publish, summary, report)", markup=False)
+                  "(finalize, scoring, publish, summary, report)", markup=False)
     if interrupted:
         return 130
     if error is not None:
         return 2
-    return 0 if all(r and r["status"] == "ok" for _, r, _ in loaded) else 1
+    return 0 if all(record.status == "ok" for record in loaded) else 1
 
 
 def _write_summaries(loaded, directory: Path) -> tuple[Path, ...]:
     """``summary.md`` and ``summary.csv`` (mean ± std over seeds) in ``directory``; a failure is
     printed, never raised, so it never loses the results."""
     try:
-        from orchestrator.summary import write_summaries
+        from orchestrator.report.sections import load_plugins
+        from orchestrator.report.summary import write_summaries
 
+        load_plugins()  # catalogue entries of plugin task types
         return tuple(write_summaries(loaded, directory))
     except Exception as exc:
         console.print(f"mateval: summary could not be written: {type(exc).__name__}: {exc}", markup=False)
@@ -321,11 +358,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     output = Path(args.output) if args.output else Path(args.results_dir) / "report.html"
     output.parent.mkdir(parents=True, exist_ok=True)
     report = render(dirs, output, "mateval report")
-    loaded = results.load_results(dirs)
+    loaded = read_runs(dirs)
     summaries = _write_summaries(loaded, Path(args.results_dir))  # written even when the HTML failed
     if report is None:
         return 1
-    print_summary(results.summary_rows(loaded))
+    print_summary(summary_rows(loaded))
     console.print(f"report: {report}")
     for path in summaries:
         console.print(f"summary: {path}")
@@ -404,7 +441,7 @@ def cmd_check_result(args: argparse.Namespace) -> int:
     failed = 0
     for name in args.files:
         try:
-            read_result(Path(name))
+            read_result_file(Path(name))
             console.print(f"{name}: ok")
         except ResultError as exc:
             failed += 1

@@ -17,22 +17,19 @@ A grid file (``mateval bench --grid FILE``; see ``examples/grid-small.yaml``)::
 
 Per-model entries override the grid's ``tasks`` and add their own ``set`` on top of the grid's.
 Command-line flags override the file (``--seed``, ``--task``, ``--set``, ``--data``, ...).
+
+The fields are checked against ``orchestrator/schemas/grid.schema.json``; what a schema cannot say
+(a seed or a model listed twice) is checked here.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from orchestrator.backends import BACKENDS
-
-TOP_LEVEL = {"name", "models", "tasks", "seeds", "data", "profile", "set", "max_samples", "num_samples", "timeout_s",
-             "backend", "slurm"}
-MODEL_KEYS = {"name", "tasks", "set"}
-BACKEND_NAMES = ("auto", *BACKENDS)
+from orchestrator.yamlfile import read_yaml, schema_problems
 
 
 class GridError(ValueError):
@@ -67,39 +64,11 @@ class Grid:
     slurm: dict[str, Any] = field(default_factory=dict)
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _names(value: Any, where: str) -> tuple[str, ...]:
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v.strip() for v in value):
-        raise GridError(f"{where}: expected a non-empty list of names, got {value!r}")
-    return tuple(v.strip() for v in value)
-
-
-def _mapping(value: Any, where: str) -> dict[str, Any]:
+def _names(value: str | list[str] | None) -> tuple[str, ...] | None:
+    """A schema-valid name or list of names as a tuple (``None`` stays ``None``)."""
     if value is None:
-        return {}
-    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
-        raise GridError(f"{where}: expected a mapping of names to values, got {value!r}")
-    return dict(value)
-
-
-def read_yaml(path: Path, error: type[Exception], what: str) -> Any:
-    """The YAML document in ``path``.
-
-    Raises:
-        error: (e.g. :class:`GridError`) the file cannot be read (``<path>: cannot read <what>``)
-            or is not valid YAML (``<path>: invalid YAML: ...``).
-    """
-    try:
-        return yaml.safe_load(Path(path).read_text())
-    except OSError as exc:
-        raise error(f"{path}: cannot read {what}: {exc}") from exc
-    except yaml.YAMLError as exc:
-        raise error(f"{path}: invalid YAML: {exc}") from exc
+        return None
+    return tuple(v.strip() for v in ([value] if isinstance(value, str) else value))
 
 
 def load_grid(path: str | Path) -> Grid:
@@ -110,74 +79,36 @@ def load_grid(path: str | Path) -> Grid:
 
     Raises:
         GridError: unreadable file, invalid YAML, unknown field, or a field of the wrong type; the
-            message starts with ``<file>: <field>``.
+            message starts with ``<file>: <field>`` (e.g. ``grid.yaml: models[0].tasks: ...``).
     """
     path = Path(path)
     document = read_yaml(path, GridError, "the grid file")
-    if not isinstance(document, dict):
-        raise GridError(f"{path}: expected a mapping with at least 'models', got {type(document).__name__}")
-    unknown = sorted(set(document) - TOP_LEVEL)
-    if unknown:
-        raise GridError(f"{path}: unknown field(s) {', '.join(map(str, unknown))}; allowed: {', '.join(sorted(TOP_LEVEL))}")
-    if "models" not in document:
-        raise GridError(f"{path}: models: missing (a list of model names)")
-    raw_models = document["models"]
-    if isinstance(raw_models, str):
-        raw_models = [raw_models]
-    if not isinstance(raw_models, list) or not raw_models:
-        raise GridError(f"{path}: models: expected a non-empty list, got {raw_models!r}")
+    problems = schema_problems(document, "grid")
+    if problems:
+        raise GridError(f"{path}: " + "; ".join(problems))
     models = []
-    for index, entry in enumerate(raw_models):
-        where = f"{path}: models[{index}]"
-        if isinstance(entry, str) and entry.strip():
+    for entry in [document["models"]] if isinstance(document["models"], str) else document["models"]:
+        if isinstance(entry, str):
             models.append(GridModel(entry.strip()))
-            continue
-        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or not entry["name"].strip():
-            raise GridError(f"{where}: expected a model name or a mapping with 'name', got {entry!r}")
-        extra = sorted(set(entry) - MODEL_KEYS)
-        if extra:
-            raise GridError(f"{where}: unknown field(s) {', '.join(map(str, extra))}; allowed: name, tasks, set")
-        tasks = _names(entry["tasks"], f"{where}.tasks") if entry.get("tasks") is not None else None
-        models.append(GridModel(entry["name"].strip(), tasks, _mapping(entry.get("set"), f"{where}.set")))
+        else:
+            models.append(GridModel(entry["name"].strip(), _names(entry.get("tasks")), dict(entry.get("set") or {})))
     names = [m.name for m in models]
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
         raise GridError(f"{path}: models: listed more than once: {', '.join(duplicated)}")
-
     seeds = document.get("seeds", [0])
-    if _is_int(seeds):
-        seeds = [seeds]
-    if not isinstance(seeds, list) or not seeds or not all(_is_int(s) and s >= 0 for s in seeds):
-        raise GridError(f"{path}: seeds: expected a non-empty list of non-negative integers, got {seeds!r}")
+    seeds = [seeds] if isinstance(seeds, int) else seeds
     if len(set(seeds)) != len(seeds):
         raise GridError(f"{path}: seeds: repeated seed in {seeds!r}")
-    data = document.get("data")
-    if data is not None and data not in ("subset", "full"):
-        raise GridError(f"{path}: data: expected 'subset' or 'full', got {data!r}")
-    profile = document.get("profile")
-    if profile is not None and profile not in ("bench", "paper"):
-        raise GridError(f"{path}: profile: expected 'bench' or 'paper', got {profile!r}")
-    max_samples = document.get("max_samples")
-    if max_samples is not None:
-        max_samples = _mapping(max_samples, f"{path}: max_samples")
-        for split, value in max_samples.items():
-            if split not in ("train", "val", "test") or not _is_int(value) or value < 1:
-                raise GridError(f"{path}: max_samples.{split}: expected train|val|test = positive integer, got {value!r}")
-    num_samples = document.get("num_samples")
-    if num_samples is not None and (not _is_int(num_samples) or num_samples < 1):
-        raise GridError(f"{path}: num_samples: expected a positive integer, got {num_samples!r}")
     timeout_s = document.get("timeout_s")
-    if timeout_s is not None and (isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float)) or timeout_s <= 0):
+    if timeout_s is not None and not math.isfinite(timeout_s):
         raise GridError(f"{path}: timeout_s: expected a positive number of seconds, got {timeout_s!r}")
-    backend = document.get("backend")
-    if backend is not None and backend not in BACKEND_NAMES:
-        raise GridError(f"{path}: backend: expected one of {', '.join(BACKEND_NAMES)}, got {backend!r}")
-    name = document.get("name", path.stem)
-    if not isinstance(name, str) or not name.strip():
-        raise GridError(f"{path}: name: expected a non-empty string, got {name!r}")
-    return Grid(path=path, name=name.strip(), models=tuple(models),
-                tasks=_names(document["tasks"], f"{path}: tasks") if document.get("tasks") is not None else None,
-                seeds=tuple(seeds), data=data, profile=profile, overrides=_mapping(document.get("set"), f"{path}: set"),
-                max_samples=max_samples, num_samples=num_samples,
-                timeout_s=None if timeout_s is None else float(timeout_s), backend=backend,
-                slurm=_mapping(document.get("slurm"), f"{path}: slurm"))
+    return Grid(path=path, name=document.get("name", path.stem).strip(), models=tuple(models),
+                tasks=_names(document.get("tasks")), seeds=tuple(seeds), data=document.get("data"),
+                profile=document.get("profile"), overrides=dict(document.get("set") or {}),
+                max_samples=document.get("max_samples"), num_samples=document.get("num_samples"),
+                timeout_s=None if timeout_s is None else float(timeout_s), backend=document.get("backend"),
+                slurm=dict(document.get("slurm") or {}))
+
+
+__all__ = ["Grid", "GridError", "GridModel", "load_grid", "read_yaml"]

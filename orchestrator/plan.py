@@ -20,10 +20,15 @@ from typing import Any, Iterable
 from orchestrator import registry
 from orchestrator.grid import Grid
 from orchestrator.images import BuildContext, folder_files
-from orchestrator.results import load_results
+from orchestrator.reader import read_runs
+from orchestrator.results import new_run_id
 from runner.datasets import DatasetError
 from runner.manifest import ModelManifest
 from runner.tasks import UnknownTaskError, get_task
+from runner.wire import RunSpec
+
+#: a run's time limit when neither the command line, the grid nor model.yaml gives one, seconds
+DEFAULT_TIMEOUT_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,48 @@ class Settings:
     max_samples: dict[str, int] | None = None
     num_samples: int | None = None
     timeout_s: float | None = None
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Per-invocation settings that do not change what a run computes (not in ``config_sha256``).
+
+    Attributes:
+        backend: the backend's name.
+        time_limit: maps a requested timeout (seconds) to the backend's enforced limit.
+        data_roots: dataset directories, searched in order.
+        sampling_interval_s: telemetry period.
+        git_sha: mateval's commit.
+        cache_dir: the scoring stage's fingerprint cache.
+        n_jobs: scoring worker processes.
+    """
+
+    backend: str
+    time_limit: Any
+    data_roots: tuple[Path, ...]
+    sampling_interval_s: float = 1.0
+    git_sha: str | None = None
+    cache_dir: Path | None = None
+    n_jobs: int | None = None
+
+
+def run_specs(plan: list[Planned], settings: Settings, run: RunSettings) -> list[RunSpec]:
+    """The :class:`runner.wire.RunSpec` of every planned run (each with a new run id), in plan order.
+    The time limit is the command line's or grid's, else ``model.yaml``'s ``timeout_s``, else
+    :data:`DEFAULT_TIMEOUT_S`, as the backend enforces it."""
+    specs = []
+    for item in plan:
+        manifest = item.manifest
+        timeout = run.time_limit(settings.timeout_s or manifest.data.get("timeout_s", DEFAULT_TIMEOUT_S))
+        specs.append(RunSpec(
+            run_id=new_run_id(manifest.name, item.task, item.seed), model=manifest.name,
+            model_dir=str(manifest.folder), task=item.task, seed=item.seed, data_variant=settings.data_variant,
+            data_roots=[str(p) for p in run.data_roots], profile=settings.profile, overrides=item.overrides,
+            max_samples=settings.max_samples, sampling_interval_s=run.sampling_interval_s, backend=run.backend,
+            git_sha=run.git_sha, num_samples=settings.num_samples, n_jobs=run.n_jobs,
+            cache_dir=str(run.cache_dir) if run.cache_dir else None, timeout_s=timeout,
+            config_sha256=item.config_sha256))
+    return specs
 
 
 def model_folder_sha256(folder: Path) -> str:
@@ -147,12 +194,12 @@ def run_key(model: str, task: str, seed: int, config: str | None, data_sha: dict
 def completed(run_dirs: Iterable[Path]) -> dict[tuple, Path]:
     """``run_key -> run directory`` of every readable ``ok`` result among ``run_dirs``."""
     done = {}
-    for directory, result, _ in load_results(run_dirs):
-        if result is None or result["status"] != "ok" or not result.get("config_sha256"):
+    for record in read_runs(run_dirs):
+        if not record.ok or record.status != "ok" or not record.result.get("config_sha256"):
             continue
-        key = run_key(result["model"]["name"], result["task"]["name"], result["seed"], result["config_sha256"],
-                      result["dataset"].get("sha256") or {})
-        done[key] = Path(directory)
+        key = run_key(record.model, record.task, record.seed, record.result["config_sha256"],
+                      record.result["dataset"].get("sha256") or {})
+        done[key] = Path(record.directory)
     return done
 
 

@@ -1,9 +1,14 @@
-"""Run directories: preparing, finalizing and publishing them, and collecting them for reports.
+"""Run directories: preparing them (spec and model inputs), finalizing them (status, scoring) and
+publishing them.
 
-A run is prepared in ``<results>/.staging/<run_id>/`` and, once its ``result.json`` is final, moved
-to ``<results>/<run_id>/`` with one ``rename`` (atomic on one file system). A published directory
-is never written again; ``run_id`` holds a timestamp and a random suffix, and publishing refuses to
-replace an existing directory.
+A run is prepared in ``<results>/.staging/<run_id>/``: the model's view of the spec
+(:meth:`runner.wire.RunSpec.for_model`) and the model inputs (:func:`stage_inputs`, the prepare
+stage: test targets left out). After the model stage, :func:`finalize` settles the status and, for
+a run that ended ``ok``, runs the scoring stage (``python -m runner.score``) in mateval's own
+environment, in a process of its own. Then the directory is moved to ``<results>/<run_id>/`` with
+one ``rename`` (atomic on one file system). A published directory is never written again;
+``run_id`` holds a timestamp and a random suffix, and publishing refuses to replace an existing
+directory.
 """
 
 from __future__ import annotations
@@ -11,15 +16,16 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from orchestrator.backends.base import RunOutcome
-from runner.result import ResultError, read_result, write_result
-from runner.run import LOG_FILE, RESULT_FILE, SPEC_FILE, RunSpec, base_result, new_run_id
+from runner.result import ResultError, base_result, log_tail, read_result, write_result
+from runner.wire import LOG_FILE, RESULT_FILE, SPEC_FILE, RunSpec, new_run_id
 
-__all__ = ["new_run_id", "prepare", "finalize", "publish", "run_dirs", "load_results", "summary_rows"]
-from runner.result import log_tail
+__all__ = ["new_run_id", "prepare", "stage_inputs", "score", "finalize", "publish", "run_dirs"]
 
 STAGING = ".staging"
 
@@ -35,8 +41,62 @@ def prepare(results_root: Path, spec: RunSpec) -> Path:
         raise FileExistsError(f"{results_root / spec.run_id} already exists; results are never overwritten")
     staging = results_root / STAGING / spec.run_id
     staging.mkdir(parents=True, exist_ok=False)
-    spec.save(staging / SPEC_FILE)
+    spec.for_model().save(staging / SPEC_FILE)
     return staging
+
+
+def stage_inputs(spec: RunSpec, staging: Path, cache: dict | None = None) -> dict[str, Any] | None:
+    """The prepare stage: write the model inputs of ``spec`` into ``staging`` (see
+    :mod:`runner.prepare`). ``cache`` (a dict the caller keeps) reuses a dataset loaded for an
+    earlier run with the same task, data and sample limits.
+
+    Returns ``None``, or, when the data cannot be prepared (missing or corrupted dataset, a bad
+    target), the ``failed`` result it wrote for the run (error phase ``prepare``): the model is
+    then not started.
+    """
+    from runner.prepare import load_task_data, prepare as write_model_inputs
+    from runner.score import record_failure
+
+    key = (spec.task, spec.data_variant, tuple(spec.data_roots), json.dumps(spec.max_samples, sort_keys=True))
+    try:
+        data = cache.get(key) if cache is not None else None
+        if data is None:
+            data = load_task_data(spec)
+            if cache is not None:
+                cache[key] = data
+        write_model_inputs(spec, staging, data)
+        return None
+    except Exception as exc:  # noqa: BLE001 - recorded as this run's failure; the suite goes on
+        with open(staging / LOG_FILE, "a") as log:
+            log.write(f"mateval: cannot prepare the run's data: {type(exc).__name__}: {exc}\n")
+        result = record_failure(spec, staging, exc, phase="prepare")
+        result["error"]["log_tail"] = log_tail(staging / LOG_FILE)
+        write_result(staging, result)
+        return result
+
+
+def score(staging: Path, spec: RunSpec) -> dict[str, Any]:
+    """Run the scoring stage (``python -m runner.score``, this interpreter: mateval's own
+    environment) on a run whose model stage ended ``ok``; its output goes to ``run.log``. Returns
+    the result it wrote; if it wrote none (it crashed), the run is recorded ``failed`` here."""
+    with open(staging / LOG_FILE, "a") as log:
+        log.write("mateval: scoring stage (python -m runner.score, mateval's environment)\n")
+        log.flush()
+        process = subprocess.run([sys.executable, "-m", "runner.score", str(staging)], input=spec.to_json(),
+                                 stdout=log, stderr=subprocess.STDOUT, text=True,
+                                 env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    result = read_result(staging / RESULT_FILE)
+    if (result.get("scoring") or {}).get("status") == "pending" and result["status"] == "ok":
+        result["status"] = "failed"
+        result["error"] = {"type": "ScoringCrashed", "phase": "scoring", "traceback": None,
+                           "message": f"the scoring stage exited with status {process.returncode} without "
+                                      "recording metrics", "log_tail": log_tail(staging / LOG_FILE)}
+        result["scoring"]["status"] = "failed"
+        write_result(staging, result)
+    elif result["status"] != "ok" and result.get("error") and not result["error"].get("log_tail"):
+        result["error"]["log_tail"] = log_tail(staging / LOG_FILE)
+        write_result(staging, result)
+    return result
 
 
 def _forced_status(outcome: RunOutcome, spec: RunSpec) -> tuple[str, str, str] | None:
@@ -77,8 +137,10 @@ def _record_backend(result: dict[str, Any], outcome: RunOutcome) -> None:
         result["slurm"] = {k: v for k, v in outcome.slurm.items() if v is not None}
 
 
-def finalize(staging: Path, spec: RunSpec, outcome: RunOutcome) -> dict[str, Any]:
-    """Make sure ``staging/result.json`` exists, is schema-valid and has the right status.
+def finalize(staging: Path, spec: RunSpec, outcome: RunOutcome, scoring: bool = True) -> dict[str, Any]:
+    """Make sure ``staging/result.json`` exists, is schema-valid and has the right status, and
+    score a run that ended ``ok`` (:func:`score`; ``scoring=False`` only in tests of the status
+    logic on results that are not real runs).
 
     - valid result, ended normally: kept as the runner wrote it (plus the backend's records);
     - valid result, but the backend timed the run out, the out-of-memory killer ended it, or it
@@ -114,6 +176,8 @@ def finalize(staging: Path, spec: RunSpec, outcome: RunOutcome) -> dict[str, Any
             if not result["error"].get("log_tail"):
                 result["error"]["log_tail"] = log_text
         write_result(staging, result)
+        if result["status"] == "ok" and scoring:
+            result = score(staging, spec)
         return result
     status, error_type, message = _status_from_outcome(outcome, spec)
     result = base_result(spec)
@@ -149,34 +213,3 @@ def run_dirs(results_root: Path) -> list[Path]:
         return []
     return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
                   and ((p / RESULT_FILE).exists() or (p / SPEC_FILE).exists()))
-
-
-def load_results(dirs: Iterable[Path]) -> list[tuple[Path, dict[str, Any] | None, str | None]]:
-    """``(dir, result or None, error message or None)`` for each directory; never raises."""
-    loaded = []
-    for directory in dirs:
-        try:
-            loaded.append((directory, read_result(Path(directory) / RESULT_FILE), None))
-        except ResultError as exc:
-            loaded.append((directory, None, str(exc)))
-    return loaded
-
-
-def summary_rows(loaded) -> list[dict[str, Any]]:
-    """Flat rows for the terminal summary: run id, model, task, status, duration and metrics."""
-    rows = []
-    for directory, result, error in loaded:
-        if result is None:
-            rows.append({"run_id": Path(directory).name, "model": "?", "task": "?", "seed": "?", "status": "unreadable",
-                         "duration (s)": None, "metrics": {}, "error": error})
-            continue
-        rows.append({"run_id": result["run_id"], "model": result["model"]["display_name"],
-                     "task": result["task"]["name"], "seed": result["seed"], "status": result["status"],
-                     "duration (s)": result["resources"]["overall"].get("duration (s)"),
-                     "metrics": result["metrics"], "error": (result.get("error") or {}).get("message")})
-    return rows
-
-
-def dump(result: dict[str, Any]) -> str:
-    """Compact JSON of a result (for logs)."""
-    return json.dumps(result, indent=1)[:2000]

@@ -5,11 +5,12 @@ a worked example.
 
 Division of labour
 ------------------
-The **runner** owns everything that must be identical across models for a fair comparison:
-reading the dataset, the train/validation/test split, seeding, resource telemetry, parameter and
-FLOP counting, scoring, and the result files. The **model** owns building its network, training it
-and predicting. A model never reads the test targets: :meth:`ModelAdapter.predict` receives test
-samples whose ``target`` is ``None``.
+**mateval** owns everything that must be identical across models for a fair comparison: reading
+the dataset, the train/validation/test split, seeding, resource telemetry, parameter and FLOP
+counting, scoring, and the result files. The **model** owns building its network, training it
+and predicting. A model never sees the test targets: they are not among its inputs (its process,
+its environment or container hold only ``inputs/``), :meth:`ModelAdapter.predict` receives test
+samples whose ``target`` is ``None``, and the metrics are computed in another process.
 
 A model folder contains
 -----------------------
@@ -19,17 +20,24 @@ A model folder contains
 - a Python package with a subclass of :class:`ModelAdapter`.
 - later, a ``Dockerfile`` (see ``images/README.md``).
 
-Life cycle of one run (driven by ``runner.run``)
-------------------------------------------------
+Life cycle of one run
+---------------------
+The host prepares the run (:mod:`runner.prepare`): it loads the dataset and writes the model's
+inputs into the run directory; the test samples are written without their targets. The model
+stage (:mod:`runner.run`, in the model's environment or container) then does:
+
 1. ``adapter = EntryPointClass(task, hyperparameters, device, seed)``
 2. ``adapter.fit(train, val, on_epoch_end)`` inside the telemetry phase ``train``; the adapter
    calls ``on_epoch_end(EpochRecord(...))`` once per epoch (the runner logs progress and keeps the
    loss history).
-3. ``adapter.network`` and ``adapter.forward_inputs(batch)`` are used to count parameters and FLOPs.
-4. Regression and classification: ``adapter.predict(test)`` inside the telemetry phase
-   ``predict``. Generation: ``adapter.generate(n)`` inside the telemetry phase ``generate``.
-5. The runner scores the predictions (or the generated crystals, against the test split as the
-   reference set) with ``metrics`` and writes the result.
+3. The task type's model call (:mod:`runner.tasks`) in its telemetry phase: ``adapter.predict(test)``
+   (``predict``) for regression, classification and spectra, ``adapter.generate(n)``
+   (``generate``) for generation. The runner checks and writes what it returns.
+4. ``adapter.network`` and ``adapter.forward_inputs(batch)`` are used to count parameters and FLOPs.
+
+The scoring stage (:mod:`runner.score`) runs afterwards in mateval's own environment, in another
+process: it reads the model's output, scores it against the held-out targets with :mod:`metrics`
+and completes the result. Nothing a model does in its own process changes its score.
 
 Exceptions raised by the adapter are caught by the runner and recorded as ``status: failed``
 (``oom`` for ``MemoryError`` and ``torch.cuda.OutOfMemoryError``) with the traceback and log tail.
@@ -136,8 +144,10 @@ class ModelAdapter(abc.ABC):
         seed: the run's seed; the runner has already seeded ``random``, ``numpy`` and ``torch``.
 
     Raises:
-        ValueError: from ``__init__`` when the task type is not supported or a hyperparameter is
-            out of range (name the hyperparameter in the message).
+        ValueError: from ``__init__`` when the task type is not supported or hyperparameters
+            contradict each other (name them in the message). Types and ranges of single
+            hyperparameters are declared in ``model.yaml``'s ``hyperparameter_types`` and checked
+            by the runner before the adapter starts.
     """
 
     def __init__(self, task: TaskSpec, hyperparameters: Mapping[str, Any], device: Any, seed: int):

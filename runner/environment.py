@@ -1,11 +1,19 @@
-"""The ``environment`` block of ``result.json``: code version, Python, packages and hardware."""
+"""The ``environment`` block of ``result.json``: code version, Python, packages and hardware.
+
+On the local and Slurm backends the model stage runs in the model's own environment
+(``orchestrator/envs.py``), which passes its identity in ``MATEVAL_ENV_NAME``,
+``MATEVAL_ENV_SHA256`` and ``MATEVAL_ENV_LOCKS``; they are recorded as ``model_env``. The model's
+key packages (the names in its ``requirements.in``) are recorded with the common ones.
+"""
 
 from __future__ import annotations
 
 import os
 import platform
+import re
 import socket
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 PACKAGES = ("mateval", "torch", "torch_geometric", "numpy", "scipy", "scikit-learn", "pandas", "pymatgen",
@@ -35,12 +43,50 @@ def cpu_model() -> str | None:
     return platform.processor() or None
 
 
-def describe(git_sha: str | None, torch_device: str | None, gpu_names: list[str], gpu_driver: str | None) -> dict[str, Any]:
-    """Build the environment block. ``git_sha`` comes from the orchestrator (a container has no git)."""
+_REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:[=<>!~\[;]|$)")
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def model_packages(model_dir: str | Path | None) -> tuple[str, ...]:
+    """Distribution names listed in ``<model_dir>/requirements.in`` (the model's key packages)."""
+    if not model_dir:
+        return ()
+    try:
+        lines = (Path(model_dir) / "requirements.in").read_text().splitlines()
+    except OSError:
+        return ()
+    names = []
+    for line in lines:
+        match = _REQUIREMENT.match(line)
+        if match and not line.lstrip().startswith(("#", "-")):
+            names.append(match.group(1))
+    return tuple(names)
+
+
+def model_env() -> dict[str, Any] | None:
+    """The model environment's identity from the variables the local/Slurm backend sets, or ``None``."""
+    name = os.environ.get("MATEVAL_ENV_NAME")
+    if not name:
+        return None
+    torch_version = package_versions(("torch",))["torch"]
+    return {"name": name, "lock_sha256": os.environ.get("MATEVAL_ENV_SHA256", ""),
+            "python": platform.python_version(), "torch": torch_version,
+            "locks": [p for p in os.environ.get("MATEVAL_ENV_LOCKS", "").split(os.pathsep) if p]}
+
+
+def describe(git_sha: str | None, torch_device: str | None, gpu_names: list[str], gpu_driver: str | None,
+             model_dir: str | Path | None = None) -> dict[str, Any]:
+    """Build the environment block. ``git_sha`` comes from the orchestrator (a container has no git);
+    ``model_dir`` adds the model's key packages (its ``requirements.in``) to ``packages``."""
+    known = {_canonical(n) for n in PACKAGES}
+    extra = tuple(n for n in model_packages(model_dir) if _canonical(n) not in known)
     return {
         "mateval_git_sha": git_sha or os.environ.get("MATEVAL_GIT_SHA"),
         "python": platform.python_version(),
-        "packages": package_versions(),
+        "packages": package_versions(PACKAGES + extra),
         "platform": platform.platform(),
         "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
@@ -48,4 +94,5 @@ def describe(git_sha: str | None, torch_device: str | None, gpu_names: list[str]
         "gpus": gpu_names,
         "gpu_driver": gpu_driver,
         "hostname": socket.gethostname(),
+        "model_env": model_env(),
     }

@@ -16,7 +16,8 @@ from typing import Any, Mapping
 
 import jsonschema
 
-from runner.manifest import load_schema
+from runner.schemas import field_path, load_schema
+from runner.wire import LOG_FILE, RESULT_FILE
 
 SCHEMA_VERSION = "1.0"
 STATUSES = ("ok", "failed", "timeout", "oom", "cancelled")
@@ -82,8 +83,6 @@ def validate_result(result: Mapping[str, Any], source: str = "result") -> None:
     validator = jsonschema.Draft202012Validator(load_schema("result"))
     errors = sorted(validator.iter_errors(result), key=lambda e: list(e.absolute_path))
     if errors:
-        from runner.manifest import field_path
-
         details = "; ".join(f"field '{field_path(e)}': {e.message[:300]}" for e in errors[:10])
         raise ResultError(f"{source}: fails result schema: {details}")
 
@@ -102,20 +101,26 @@ def write_result(run_dir: Path, result: Mapping[str, Any]) -> Path:
 
 
 def read_result(path: Path) -> dict[str, Any]:
-    """Read and validate a ``result.json``.
+    """Read and validate a ``result.json`` (the one implementation; the host's typed reader,
+    :mod:`orchestrator.reader`, calls it).
 
     Raises:
-        ResultError: missing, truncated/unparsable JSON, or schema failure (file and field named).
+        ResultError: missing or unreadable, not valid JSON (truncated?), not a JSON object, or a
+            schema failure; the message starts with the path and names the failing field(s).
     """
     path = Path(path)
     try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ResultError(f"{path}: cannot be read: {exc}") from exc
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ResultError(f"{path}: {path.name} not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ResultError(f"{path}: cannot be read: {type(exc).__name__}: {exc}") from exc
     try:
         result = json.loads(text)
-    except json.JSONDecodeError as exc:
+    except ValueError as exc:
         raise ResultError(f"{path}: not valid JSON (truncated?): {exc}") from exc
+    if not isinstance(result, dict):
+        raise ResultError(f"{path}: holds a JSON {type(result).__name__}, expected an object")
     validate_result(result, source=str(path))
     return result
 
@@ -140,3 +145,35 @@ def log_tail(path: Path, max_lines: int = 60, max_chars: int = 8000) -> str | No
     except OSError:
         return None
     return "\n".join(lines[-max_lines:])[-max_chars:]
+
+
+def base_result(spec) -> dict[str, Any]:
+    """A schema-valid result skeleton for ``spec`` (a :class:`runner.wire.RunSpec`) with ``status:
+    failed``, filled in as the run progresses. The orchestrator uses it too, to record runs that
+    died before writing a result."""
+    from runner import environment
+
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": spec.run_id,
+        "model": {"name": spec.model, "display_name": spec.model, "entry_point": "unknown"},
+        "task": {"name": spec.task, "target": "unknown", "unit": None},
+        "task_type": "regression",
+        "dataset": {"name": "unknown", "variant": spec.data_variant, "sizes": {}, "sha256": {}},
+        "status": "failed",
+        "config_sha256": spec.config_sha256,
+        "backend": spec.backend,
+        "seed": spec.seed,
+        "started_at": utc_now(),
+        "finished_at": utc_now(),
+        "hyperparameters": {"effective": {}, "overridden": {}, "profile": spec.profile},
+        "resources": {"sampling_interval_s": spec.sampling_interval_s, "overall": {}, "phases": {}, "unavailable": []},
+        "model_stats": {"params": None, "trainable_params": None, "flops": None, "thop": None, "error": None},
+        "metrics": {},
+        "metric_details": {},
+        "history": [],
+        "environment": environment.describe(spec.git_sha, None, [], None),
+        "error": None,
+        "files": {"result": RESULT_FILE, "log": LOG_FILE},
+        "notes": [],
+    }

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from runner.run import LOG_FILE, RunSpec
+from runner.wire import LOG_FILE, RunSpec
 
 
 @dataclass
@@ -50,6 +50,14 @@ class Backend(abc.ABC):
             echo: Callable[[str], None] | None = None) -> RunOutcome:
         """Run the runner on ``run_dir`` (which holds ``run_spec.json``) with a wall-clock limit,
         writing its output to ``log_path`` and, line by line, to ``echo``."""
+
+    def setup(self, model_folders: Sequence[Path], say: Callable[[str], None]) -> None:
+        """Get ready to run these models before any run starts (e.g. create the local backend's
+        model environments, whose creation must not eat into a run's time limit). Default: nothing.
+
+        Raises:
+            RuntimeError: a model cannot be made ready (the message says which and why).
+        """
 
     def time_limit_s(self, timeout_s: float) -> float:
         """The wall-clock limit this backend will enforce for a run asked to stop at ``timeout_s``

@@ -7,8 +7,10 @@ runner) with:
 - GPUs through ``device_requests`` (all by default, ``gpus="0,1"`` for a list, none when the host
   has no NVIDIA driver, with a message); NVML inside a container cannot see host PIDs, so the
   runner samples GPUs per device;
-- the data roots mounted read-only at ``/mateval/data/<i>``, the run directory read-write at
-  ``/mateval/run``, the scoring cache (reference fingerprints) read-write at ``/mateval/cache``; ``shm_size`` for PyTorch data loaders; optional memory and CPU limits;
+- only the run directory mounted (read-write at ``/mateval/run``): the model stage reads its
+  inputs there (``inputs/``: no test targets); the datasets and the scoring cache (reference
+  fingerprints) are not mounted, since scoring runs on the host after the container ended;
+  ``shm_size`` for PyTorch data loaders; optional memory and CPU limits;
 - the host user's uid:gid (result files are not root-owned), no Docker socket, not privileged,
   no network (a run needs none);
 - Docker's init (``init=True``) as PID 1, so that the runner is an ordinary process: signals
@@ -31,36 +33,25 @@ from typing import Callable
 
 from orchestrator.backends.base import Backend, RunOutcome
 from orchestrator.images import DEFAULT_BASE_IMAGE, ensure_model_image
-from runner.run import SPEC_FILE, RunSpec
+from runner.wire import SPEC_FILE, RunSpec
 
 CONTAINER_RUN_DIR = "/mateval/run"
-CONTAINER_DATA = "/mateval/data"
 CONTAINER_IMAGES = "/opt/mateval/images"
-CONTAINER_CACHE = "/mateval/cache"
 GRACE_S = 15
 
 
 def container_mounts(spec: RunSpec, run_dir: Path) -> list[tuple[str, str, str]]:
     """``(host path, container path, "rw" | "ro")`` of a run in a model image, for any container
-    runtime (Docker, Apptainer, pyxis): the run directory read-write at ``/mateval/run``, each
-    existing data root read-only at ``/mateval/data/<i>``, the scoring cache read-write at
-    ``/mateval/cache`` (created when missing)."""
-    mounts = [(str(Path(run_dir).resolve()), CONTAINER_RUN_DIR, "rw")]
-    for index, root in enumerate(spec.data_roots):
-        if Path(root).is_dir():
-            mounts.append((str(Path(root).resolve()), f"{CONTAINER_DATA}/{index}", "ro"))
-    if spec.cache_dir:
-        Path(spec.cache_dir).mkdir(parents=True, exist_ok=True)
-        mounts.append((str(Path(spec.cache_dir).resolve()), CONTAINER_CACHE, "rw"))
-    return mounts
+    runtime (Docker, Apptainer, pyxis): only the run directory, read-write at ``/mateval/run``. The
+    model stage reads its inputs from there (``inputs/``, no test targets); the datasets and the
+    scoring cache stay on the host, where the scoring stage reads them."""
+    return [(str(Path(run_dir).resolve()), CONTAINER_RUN_DIR, "rw")]
 
 
 def container_spec(spec: RunSpec, backend: str) -> RunSpec:
-    """The spec as a model image sees it: the model folder at ``/opt/mateval/images/<model>`` and
-    the data roots and cache at the paths of :func:`container_mounts`."""
-    roots = [f"{CONTAINER_DATA}/{i}" for i, root in enumerate(spec.data_roots) if Path(root).is_dir()]
-    return dataclasses.replace(spec, model_dir=f"{CONTAINER_IMAGES}/{spec.model}", data_roots=roots,
-                               backend=backend, cache_dir=CONTAINER_CACHE if spec.cache_dir else None)
+    """The spec as a model image sees it: the model folder at ``/opt/mateval/images/<model>``, no
+    data roots, no scoring cache (:meth:`runner.wire.RunSpec.for_model`)."""
+    return dataclasses.replace(spec.for_model(), model_dir=f"{CONTAINER_IMAGES}/{spec.model}", backend=backend)
 
 
 class DockerUnavailable(RuntimeError):

@@ -1,18 +1,26 @@
-"""The local backend: the runner in a subprocess of this Python environment (no Docker)."""
+"""The local backend: the runner in a subprocess, in the model's own environment (no Docker).
+
+The model stage runs with the interpreter of the model's environment (:mod:`orchestrator.envs`:
+torch, the runner's pinned dependencies and the model's lock, exactly what its image gets), with the
+repository on ``PYTHONPATH`` for the runner and the metrics. The environments of a suite's models
+are created in :meth:`LocalBackend.setup`, before any run starts.
+"""
 
 from __future__ import annotations
 
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 from typing import Callable
 
+from typing import Sequence
+
+from orchestrator import envs
 from orchestrator.backends.base import Backend, RunOutcome
-from runner.run import RunSpec
+from runner.wire import RunSpec
 
 #: seconds between SIGTERM (the runner then writes its result) and SIGKILL at a timeout
 GRACE_S = 15.0
@@ -26,7 +34,7 @@ def _kill_group(process: subprocess.Popen, sig: int) -> None:
 
 
 class LocalBackend(Backend):
-    """``python -m runner <run_dir>`` in its own process group, with a timeout.
+    """``<model env>/bin/python -m runner <run_dir>`` in its own process group, with a timeout.
 
     At the timeout the whole process group gets SIGTERM (the runner turns it into a failed result
     with its log), then SIGKILL after :data:`GRACE_S` seconds. An interrupt of the orchestrator
@@ -35,12 +43,34 @@ class LocalBackend(Backend):
 
     name = "local"
 
+    def setup(self, model_folders: Sequence[Path], say: Callable[[str], None]) -> None:
+        """Create (or find) the environment of every model (see :mod:`orchestrator.envs`).
+
+        Raises:
+            orchestrator.envs.ModelEnvError: an environment cannot be created.
+        """
+        for folder in dict.fromkeys(Path(f) for f in model_folders):
+            env = envs.ensure(folder, say)
+            say(f"{folder.name}: environment {env.name} ({env.path})")
+
     def run(self, spec: RunSpec, run_dir: Path, timeout_s: float, log_path: Path,
             echo: Callable[[str], None] | None = None) -> RunOutcome:
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
         start = time.monotonic()
         with open(log_path, "a", buffering=1) as log:
-            process = subprocess.Popen([sys.executable, "-m", "runner", str(run_dir)], stdout=subprocess.PIPE,
+            def say(line: str) -> None:
+                log.write(f"mateval: {line}\n")
+                if echo is not None:
+                    echo(f"mateval: {line}")
+
+            try:
+                model_env = envs.ensure(Path(spec.model_dir), say)
+            except envs.ModelEnvError as exc:
+                say(f"cannot create the model environment: {exc}")
+                return RunOutcome(exit_code=None, timed_out=False, wall_s=time.monotonic() - start,
+                                  message=f"model environment: {str(exc)[:2000]}")
+            say(f"model stage in environment {model_env.name} ({model_env.python})")
+            env = dict(os.environ, PYTHONUNBUFFERED="1", **model_env.variables())
+            process = subprocess.Popen([str(model_env.python), "-m", "runner", str(run_dir)], stdout=subprocess.PIPE,
                                        stderr=subprocess.STDOUT, text=True, bufsize=1, env=env,
                                        start_new_session=True)
 

@@ -2,14 +2,16 @@
 
 Flow of :meth:`SlurmBackend.run_all`:
 
-1. every run directory is prepared by the orchestrator on the shared file system (the results
-   directory must be visible from the nodes, as must the data roots and, without containers, the
-   virtual environment and this checkout);
+1. every run directory, with its model inputs, is prepared by the orchestrator on the shared file
+   system (the results directory must be visible from the nodes, as must, without containers, the
+   model environments and this checkout; the data roots need not be: the nodes read ``inputs/``,
+   and scoring runs on this host as each job ends);
 2. runs are grouped by time limit and each group is submitted as one job array with
    ``submitit.SlurmExecutor.map_array``; each array task calls
    :func:`orchestrator.backends.slurm_node.run_on_node`, which starts the runner on the node:
-   ``python -m runner RUN_DIR`` in the shared environment (``container: none``), or in the
-   model's image with ``apptainer exec --nv`` (``container: apptainer``) or
+   ``python -m runner RUN_DIR`` in the model's own environment (``container: none``; see
+   :mod:`orchestrator.envs`), or in the model's image with ``apptainer exec --nv``
+   (``container: apptainer``) or
    ``srun --container-image`` (``container: pyxis``);
 3. the orchestrator polls ``sacct`` (through submitit's watcher, one call for all jobs) and prints
    progress whenever the counts change (pending, running, done, failed);
@@ -33,19 +35,19 @@ import shlex
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+from orchestrator import envs
 from orchestrator.backends.base import Backend, RunOutcome
 from orchestrator.backends.docker import CONTAINER_RUN_DIR, container_mounts, container_spec
 from orchestrator.backends.slurm_node import run_on_node
-from orchestrator.grid import read_yaml
 from orchestrator.registry import REPO_ROOT
+from orchestrator.yamlfile import read_yaml, schema_problems
 from runner.result import utc_now
-from runner.run import LOG_FILE, RESULT_FILE, SPEC_FILE, RunSpec
+from runner.wire import LOG_FILE, RESULT_FILE, SPEC_FILE, RunSpec
 
-CONTAINERS = ("none", "apptainer", "pyxis")
 #: Slurm states after which a job will not run again
 FINAL_STATES = {"COMPLETED", "FAILED", "TIMEOUT", "CANCELLED", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED",
                 "BOOT_FAIL", "DEADLINE", "REVOKED", "SPECIAL_EXIT"}
@@ -76,7 +78,7 @@ class SlurmConfig:
         qos: ``--qos``.
         sbatch: further sbatch options ``{name: value}`` (e.g. ``{constraint: a100, exclusive: true}``).
         setup: shell lines run before the job's Python starts (e.g. ``module load apptainer``).
-        container: ``none`` (the runner in the shared environment), ``apptainer`` or ``pyxis``.
+        container: ``none`` (the runner in the model's own environment), ``apptainer`` or ``pyxis``.
         image: for containers, the image per model, with ``{model}`` replaced: an Apptainer ``.sif``
             path (``/shared/sif/mateval-{model}.sif``) or a pyxis ``--container-image`` value.
         python: the Python on the nodes that has mateval and submitit (default: this interpreter).
@@ -105,56 +107,23 @@ class SlurmConfig:
     job_name: str = "mateval"
 
     def updated(self, values: Mapping[str, Any], source: str) -> "SlurmConfig":
-        """A copy with ``values`` applied and checked.
+        """A copy with ``values`` applied (``gpu-option`` is ``gpu_option``), checked against
+        ``orchestrator/schemas/slurm.schema.json``.
 
         Raises:
-            SlurmConfigError: unknown field or wrong type/value, naming ``source`` and the field.
+            SlurmConfigError: unknown field or wrong type/value, naming ``source`` and the field
+                (``grid.yaml: slurm.time: expected a positive integer (minutes), got '2h'``).
         """
-        known = {f.name: f for f in fields(self)}
-        data = asdict(self)
-        for key, value in values.items():
-            name = str(key).replace("-", "_")
-            if name not in known:
-                raise SlurmConfigError(f"{source}: slurm.{key}: unknown field; known: {', '.join(sorted(known))}")
-            data[name] = value
-        config = SlurmConfig(**data)
-        config.check(source)
-        return config
+        data = asdict(self) | {str(key).replace("-", "_"): value for key, value in values.items()}
+        self.check(data, source)
+        return SlurmConfig(**data)
 
-    def check(self, source: str) -> None:
-        """Raises :class:`SlurmConfigError` for a field of the wrong type or value."""
-        def bad(name: str, expected: str) -> SlurmConfigError:
-            return SlurmConfigError(f"{source}: slurm.{name}: expected {expected}, got {getattr(self, name)!r}")
-
-        def positive_int(name: str, optional: bool = True, zero: bool = False) -> None:
-            value = getattr(self, name)
-            if value is None and optional:
-                return
-            if not isinstance(value, int) or isinstance(value, bool) or value < (0 if zero else 1):
-                raise bad(name, "a non-negative integer" if zero else "a positive integer")
-
-        for name in ("partition", "mem", "account", "qos", "image", "python", "folder"):
-            if getattr(self, name) is not None and not (isinstance(getattr(self, name), str) and getattr(self, name)):
-                raise bad(name, "a non-empty string")
-        positive_int("time")
-        positive_int("cpus")
-        positive_int("gpus", optional=False, zero=True)
-        positive_int("array_parallelism", optional=False)
-        if self.gpu_option not in ("gpus", "gres"):
-            raise bad("gpu_option", "'gpus' or 'gres'")
-        if self.container not in CONTAINERS:
-            raise bad("container", " | ".join(CONTAINERS))
-        if self.container != "none" and not self.image:
-            raise SlurmConfigError(f"{source}: slurm.image: needed with container {self.container!r} (e.g. "
-                                   "/shared/sif/mateval-{model}.sif)")
-        if not isinstance(self.sbatch, dict):
-            raise bad("sbatch", "a mapping of sbatch option names to values")
-        if not isinstance(self.setup, list) or not all(isinstance(line, str) for line in self.setup):
-            raise bad("setup", "a list of shell lines")
-        if isinstance(self.poll_s, bool) or not isinstance(self.poll_s, (int, float)) or self.poll_s <= 0:
-            raise bad("poll_s", "a positive number of seconds")
-        if not isinstance(self.job_name, str) or not self.job_name:
-            raise bad("job_name", "a non-empty string")
+    @staticmethod
+    def check(data: Mapping[str, Any], source: str) -> None:
+        """Raises :class:`SlurmConfigError` unless ``data`` (all fields) is valid Slurm settings."""
+        problems = schema_problems(dict(data), "slurm", prefix="slurm")
+        if problems:
+            raise SlurmConfigError(f"{source}: " + "; ".join(problems))
 
     def time_limit_min(self, timeout_s: float | None) -> int:
         """The job's ``--time`` in minutes: :attr:`time`, else the run's timeout rounded up."""
@@ -212,8 +181,11 @@ def node_command(config: SlurmConfig, spec: RunSpec, run_dir: Path) -> tuple[lis
     (:func:`orchestrator.backends.docker.container_spec`); the caller writes it.
     """
     if config.container == "none":
-        python = config.python or sys.executable
-        return [python, "-m", "runner", str(run_dir)], str(REPO_ROOT), None
+        if config.python:
+            return [config.python, "-m", "runner", str(run_dir)], str(REPO_ROOT), None
+        model_env = envs.env_for(Path(spec.model_dir))  # created by SlurmBackend.setup before submission
+        variables = [f"{name}={value}" for name, value in model_env.variables().items()]
+        return ["env", *variables, str(model_env.python), "-m", "runner", str(run_dir)], str(REPO_ROOT), None
     image = config.image.replace("{model}", spec.model)
     mounts = container_mounts(spec, run_dir)
     inner = ["python", "-m", "runner", CONTAINER_RUN_DIR]
@@ -287,6 +259,15 @@ class SlurmBackend(Backend):
             raise SlurmConfigError(f"slurm.image: {image} does not exist; build it with `apptainer build {image} "
                                    f"docker-daemon://mateval/{spec.model}:<tag>` (see README, cluster section)")
         return command, cwd, image
+
+    def setup(self, model_folders: Sequence[Path], say: Callable[[str], None]) -> None:
+        """Without containers and without a ``python`` setting, create (or find) each model's own
+        environment (:mod:`orchestrator.envs`) before anything is submitted; the nodes run the
+        runner in it (the environments folder must be on the shared file system)."""
+        if self.config.container == "none" and not self.config.python:
+            for folder in dict.fromkeys(Path(f) for f in model_folders):
+                env = envs.ensure(folder, say)
+                say(f"{folder.name}: environment {env.name} ({env.path})")
 
     def run_all(self, runs: Sequence[tuple[RunSpec, Path]], finished: Callable[[RunSpec, Path, RunOutcome], Any],
                 start: Callable[[int, RunSpec], Callable[[str], None] | None] | None = None) -> None:

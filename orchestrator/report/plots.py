@@ -30,7 +30,6 @@ __all__ = [
     "parity_svg",
     "roc_svg",
     "KNOWN_PHASES",
-    "roc_from_scores",
     "density_histogram_svg",
     "num_elements_histogram_svg",
     "structure_svg",
@@ -356,27 +355,6 @@ def parity_svg(target: Sequence, prediction: Sequence, mae: float | None = None,
 # --------------------------------------------------------------------------------------------
 
 
-def roc_from_scores(labels: Sequence, scores: Sequence) -> tuple[np.ndarray, np.ndarray, float] | None:
-    """(fpr, tpr, auc) from binary labels and positive-class scores; ``None`` if one class only."""
-    y = _finite(labels)
-    s = _finite(scores)
-    m = np.isfinite(y) & np.isfinite(s)
-    y, s = (y[m] > 0.5).astype(int), s[m]
-    pos, neg = int(y.sum()), int((1 - y).sum())
-    if pos == 0 or neg == 0:
-        return None
-    order = np.argsort(-s, kind="mergesort")
-    s, y = s[order], y[order]
-    distinct = np.where(np.diff(s))[0]
-    cut = np.r_[distinct, y.size - 1]
-    tps = np.cumsum(y)[cut]
-    fps = (cut + 1) - tps
-    tpr = np.r_[0.0, tps / pos]
-    fpr = np.r_[0.0, fps / neg]
-    auc = float(np.trapezoid(tpr, fpr)) if hasattr(np, "trapezoid") else float(np.trapz(tpr, fpr))
-    return fpr, tpr, auc
-
-
 def roc_svg(fpr: Sequence, tpr: Sequence, auc: float | None = None,
             threshold_point: tuple[float, float] | None = None,
             threshold: float | None = None) -> str | None:
@@ -408,18 +386,6 @@ def roc_svg(fpr: Sequence, tpr: Sequence, auc: float | None = None,
         ax.set_ylabel("true positive rate")
         ax.legend(loc="lower right", frameon=True, framealpha=0.85)
     return _svg_from_figure(fig)
-
-
-def operating_point(labels: Sequence, scores: Sequence, threshold: float) -> tuple[float, float] | None:
-    """(fpr, tpr) of the rule ``score >= threshold``; ``None`` if one class is absent."""
-    y = _finite(labels)
-    s = _finite(scores)
-    m = np.isfinite(y) & np.isfinite(s)
-    y, s = y[m] > 0.5, s[m]
-    if y.all() or not y.any():
-        return None
-    pred = s >= threshold
-    return float((pred & ~y).sum() / (~y).sum()), float((pred & y).sum() / y.sum())
 
 
 def operating_point_from_curve(fpr: Sequence, tpr: Sequence, thresholds: Sequence,

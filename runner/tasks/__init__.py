@@ -1,13 +1,19 @@
-"""What is done in a run: the task catalogue and one scoring driver per task type.
+"""What is done in a run: the task catalogue and the task types.
 
-A task names a dataset, a target and a task type. The driver of the task type
-(``runner.tasks.regression``, ``runner.tasks.classification`` or ``runner.tasks.generation``) turns
-a model's predictions (or generated crystals) into ``metrics``, ``metric_details`` and the rows of
-``predictions.csv`` (``generated.csv`` and ``generated.cif`` for generation).
+A task (:class:`TaskDefinition`, catalogue :data:`TASKS`) names a dataset, a target and a task
+type. A task type is one module of this package (``regression``, ``classification``,
+``generation``, ``spectra``) whose ``TASK_TYPE`` (:class:`runner.tasks.base.TaskType`) knows how its
+targets are checked, which adapter method the model stage calls, how the model's output is written
+and read back, and how it is scored (see :mod:`runner.tasks.base`).
+
+Plugins: every module named in ``MATEVAL_PLUGINS`` (comma-separated, importable) is imported by
+:func:`load_plugins`; it may call :func:`register_task_type`, :func:`register_task` and
+:func:`metrics.catalogue.register` at import time. Both stages load them.
 """
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -15,6 +21,7 @@ from typing import Any, Callable, Mapping, Sequence
 from runner.contract import TaskSpec
 from runner.datasets import DatasetError, LoadedDataset, cdvae, petretto
 from runner.datasets.base import verified_sha256
+from runner.tasks.base import TaskType
 
 
 class UnknownTaskError(KeyError):
@@ -118,18 +125,56 @@ def get_task(name: str) -> TaskDefinition:
     Raises:
         UnknownTaskError: listing the known task names.
     """
+    if name not in TASKS:
+        load_plugins()
     try:
         return TASKS[name]
     except KeyError:
         raise UnknownTaskError(f"unknown task {name!r}; known tasks: {', '.join(sorted(TASKS))}") from None
 
 
-def driver(task_type: str):
-    """The scoring module of a task type (has ``score(y_true, y_pred)`` and ``prediction_columns``)."""
-    from runner.tasks import classification, generation, regression, spectra
+BUILTIN_TASK_TYPES = ("regression", "classification", "generation", "spectra")
+_TASK_TYPES: dict[str, TaskType] = {}
+PLUGINS_VARIABLE = "MATEVAL_PLUGINS"
 
-    drivers = {"regression": regression, "classification": classification, "generation": generation,
-               "spectra": spectra}
-    if task_type not in drivers:
-        raise ValueError(f"no scoring driver for task type {task_type!r}; known: {sorted(drivers)}")
-    return drivers[task_type]
+
+def register_task_type(task_type: TaskType) -> None:
+    """Add a task type (a plugin's). Raises ``ValueError`` for a name already registered."""
+    if not task_type.name or task_type.name in _TASK_TYPES:
+        raise ValueError(f"task type {task_type.name!r} is empty or already registered")
+    _TASK_TYPES[task_type.name] = task_type
+
+
+def register_task(definition: TaskDefinition) -> None:
+    """Add a task to the catalogue (a plugin's). Raises ``ValueError`` for a name already there."""
+    if definition.spec.name in TASKS:
+        raise ValueError(f"task {definition.spec.name!r} is already in the catalogue")
+    TASKS[definition.spec.name] = definition
+
+
+def load_plugins(names: str | None = None) -> list[str]:
+    """Import the plugin modules named in ``names`` (default: ``$MATEVAL_PLUGINS``), once each.
+
+    Raises:
+        ImportError: a plugin module cannot be imported (its name in the message).
+    """
+    from runner.plugins import import_plugins
+
+    return import_plugins(PLUGINS_VARIABLE, names)
+
+
+def get_task_type(name: str) -> TaskType:
+    """The task type called ``name`` (built in, or registered by a plugin).
+
+    Raises:
+        ValueError: unknown task type (the known ones listed).
+    """
+    if name not in _TASK_TYPES and name in BUILTIN_TASK_TYPES:
+        module = importlib.import_module(f"runner.tasks.{name}")
+        _TASK_TYPES[name] = module.TASK_TYPE
+    if name not in _TASK_TYPES:
+        load_plugins()
+    if name not in _TASK_TYPES:
+        known = sorted(set(BUILTIN_TASK_TYPES) | set(_TASK_TYPES))
+        raise ValueError(f"unknown task type {name!r}; known: {', '.join(known)}")
+    return _TASK_TYPES[name]

@@ -1,12 +1,23 @@
-"""Scoring driver for binary classification tasks (label 1 = the task's positive class)."""
+"""Task type ``classification``: a binary label per crystal (1 = the task's positive class).
+
+The model's ``predict`` returns the positive-class probability of each test crystal (in [0, 1]);
+the model stage writes it as ``score``. The scoring stage writes ``predictions.csv`` (``id``,
+``target``, ``prediction`` at :data:`THRESHOLD`, ``score``) and scores ROC-AUC, Accuracy, Precision,
+Recall and F1 (:func:`metrics.classification_metrics`), with the ROC curve points and the confusion
+matrix in ``metric_details`` (:func:`metrics.classification_details`).
+"""
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from pathlib import Path
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 import metrics
+from runner.contract import Sample, TaskSpec
+from runner.tasks.base import (OutputError, TaskType, align, check_vector, read_columns,
+                               write_columns)
 
 #: Decision threshold on the positive-class probability: predicted positive when score >= 0.5.
 THRESHOLD = 0.5
@@ -34,3 +45,48 @@ def prediction_rows(ids: Sequence[str], y_true: np.ndarray, scores: np.ndarray) 
         "prediction": [int(s >= THRESHOLD) for s in scores],
         "score": [float(s) for s in scores],
     }
+
+
+class Classification(TaskType):
+    """See the module docstring."""
+
+    name = "classification"
+
+    def check_targets(self, task: TaskSpec, samples: Mapping[str, Sequence[Sample]]) -> None:
+        for split, rows in samples.items():
+            for sample in rows:
+                if sample.target not in (0, 1):
+                    raise ValueError(f"{split} sample {sample.id}: label {sample.target!r} is not 0 or 1")
+
+    def dataset_record(self, task: TaskSpec, samples: Mapping[str, Sequence[Sample]]) -> dict[str, Any]:
+        return {"class_balance": {split: int(sum(s.target for s in rows)) for split, rows in samples.items()}}
+
+    def encode_target(self, value: Any) -> Any:
+        return None if value is None else int(value)
+
+    def decode_target(self, value: Any) -> Any:
+        return None if value is None else int(value)
+
+    def write_output(self, run_dir: Path, raw: Any, test: Sequence[Sample], task: TaskSpec,
+                     settings: Mapping[str, Any]) -> dict[str, str]:
+        values = check_vector(raw, len(test))
+        if values.size and (values.min() < 0 or values.max() > 1):
+            raise ValueError("classification predictions must be positive-class probabilities in [0, 1]")
+        write_columns(Path(run_dir) / self.output_file, {"id": [s.id for s in test], "score": list(values)})
+        return {"model_predictions": self.output_file}
+
+    def read_output(self, run_dir: Path, test: Sequence[Sample], task: TaskSpec) -> Any:
+        path = Path(run_dir) / self.output_file
+        scores = align(read_columns(path, ("id", "score")), [s.id for s in test], ("score",), path)["score"]
+        if scores.size and (scores.min() < 0 or scores.max() > 1):
+            raise OutputError(f"{path}: column score: values outside [0, 1]")
+        return scores
+
+    def metrics_of(self, y_true: np.ndarray, output: Any) -> tuple[dict[str, float], dict[str, Any]]:
+        return score(y_true, output)
+
+    def prediction_columns(self, ids: Sequence[str], y_true: np.ndarray, output: Any) -> dict[str, list]:
+        return prediction_rows(ids, y_true, output)
+
+
+TASK_TYPE = Classification()

@@ -1,4 +1,10 @@
-"""Scoring driver for generation tasks: generated crystals against the test split as reference set.
+"""Task type ``generation``: learn the training crystals' distribution, generate new crystals, and
+score them against the test split as the reference set.
+
+The model's ``generate(n)`` returns ``n`` entries (a pymatgen ``Structure`` or ``None``); the model
+stage writes them losslessly as ``generated_structures.json`` (``Structure.as_dict()`` or ``null``
+per request). The scoring stage reads them back, writes ``generated.cif`` and ``generated.csv``
+and scores them with :func:`score`.
 
 The metrics are CDVAE's (Xie et al., ICLR 2022), computed by :mod:`metrics.generation`; the
 fingerprints are computed (in parallel, reference set cached) by :mod:`runner.fingerprints`.
@@ -24,40 +30,22 @@ import math
 import re
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from metrics import catalogue
 from metrics import generation as gen_metrics
-from runner.result import atomic_write_text
 from runner import fingerprints
-
-DEFINITIONS = {
-    "validity": (
-        "A crystal is structurally valid when its shortest interatomic distance, periodic images included, is at "
-        "least {cutoff} Å and its cell volume at least {min_volume} Å^3, and compositionally valid when SMACT "
-        "finds one oxidation state per element (SMACT 2014 list) that makes the gcd-reduced formula "
-        "charge-neutral and passes the Pauling electronegativity test (single elements and all-metal alloys are "
-        "valid); each validity is the fraction of all requested crystals, a crystal not returned counting as "
-        "invalid."
-    ),
-    "coverage": (
-        "COV-R is the fraction of reference crystals whose nearest valid generated crystal lies within "
-        "{structure} in CrystalNN-fingerprint distance and whose nearest valid generated crystal lies within "
-        "{composition} in Magpie-fingerprint distance (Euclidean, Magpie standardized by the reference set's "
-        "mean and std), and COV-P is the number of valid generated crystals whose nearest reference crystal lies "
-        "within both cutoffs divided by the number of requested crystals (CDVAE, Xie et al. 2022)."
-    ),
-    "success_rate": (
-        "The fraction of requested crystals that the model returned as a structure (not None); this is not "
-        "CDVAE's property-optimization success rate SR5/SR10/SR15."
-    ),
-}
+from runner.contract import Sample, TaskSpec
+from runner.result import atomic_write_text
+from runner.tasks.base import MAX_OUTPUT_BYTES, OutputError, Scored, ScoringContext, TaskType, definitions
+from runner.wire import GENERATED_CIF, GENERATED_CSV, GENERATED_STRUCTURES_FILE
 
 STRUCTURE_CUTOFF_A = 0.5
 MIN_VOLUME_A3 = 0.1
-METRIC_KEYS = ("validity_structure", "validity_composition", "validity", "COV-R", "COV-P", "EMD_density",
-               "EMD_num_elements", "success_rate")
+#: the metric keys of :func:`score`, in the catalogue's order
+METRIC_KEYS = catalogue.names("generation")
 
 
 def _entries(values: Sequence[Any], name: str, *, allow_none: bool) -> list:
@@ -144,7 +132,7 @@ def score(
     gen_density = [gen_metrics.crystal_density(s) for s in valid_structures]  # valid: volume >= 0.1
     gen_nelem = [gen_metrics.num_distinct_elements(s) for s in valid_structures]
 
-    metrics = {
+    values = {
         "validity_structure": float(np.mean(s_valid)),
         "validity_composition": float(np.mean(c_valid)),
         "validity": float(np.mean(valid)),
@@ -154,6 +142,7 @@ def score(
         "EMD_num_elements": gen_metrics.emd(gen_nelem, ref_nelem),
         "success_rate": gen_metrics.success_rate(n_requested, generated),
     }
+    metrics = {name: values[name] for name in METRIC_KEYS}
     details = {
         "thresholds": {"structure": s_cut, "composition": c_cut},
         "n_requested": n_requested,
@@ -167,11 +156,10 @@ def score(
         "fingerprint_failures": int(gen_failed.sum()),
         "reference_fingerprint_failures": int(ref_failed.sum()),
         "seconds": round(time.perf_counter() - t0, 3),
-        "definition": {
-            "validity": DEFINITIONS["validity"].format(cutoff=STRUCTURE_CUTOFF_A, min_volume=MIN_VOLUME_A3),
-            "coverage": DEFINITIONS["coverage"].format(structure=s_cut, composition=c_cut),
-            "success_rate": DEFINITIONS["success_rate"],
-        },
+        "definition": definitions("generation", {"validity": "validity", "coverage": "COV-R",
+                                                 "success_rate": "success_rate"},
+                                  cutoff=STRUCTURE_CUTOFF_A, min_volume=MIN_VOLUME_A3, structure=s_cut,
+                                  composition=c_cut),
     }
     return metrics, details
 
@@ -283,3 +271,99 @@ def read_cif(path: Path | str) -> list[tuple[int, Any]]:
             raise ValueError(f"{path}: CIF block data_{name} cannot be read: {type(exc).__name__}: {exc}") from None
         out.append((int(m.group(1)), structure))
     return out
+
+
+def check_generated(values: Any, n: int) -> list:
+    """The adapter's ``generate(n)`` return value as a list of ``n`` Structures or ``None``.
+
+    Raises:
+        ValueError: another length, or an entry that is neither.
+    """
+    from pymatgen.core import Structure
+
+    generated = list(values) if values is not None else []
+    if len(generated) != n:
+        raise ValueError(f"model returned {len(generated)} entries from generate({n}); expected {n} "
+                         "(None for a crystal it could not produce)")
+    bad = [i for i, s in enumerate(generated) if s is not None and not isinstance(s, Structure)]
+    if bad:
+        raise ValueError(f"generate() entries {bad[:5]} are neither pymatgen Structures nor None")
+    return generated
+
+
+class Generation(TaskType):
+    """See the module docstring."""
+
+    name = "generation"
+    adapter_method = "generate"
+    phase = "generate"
+    output_file = GENERATED_STRUCTURES_FILE
+
+    def check_targets(self, task: TaskSpec, samples: Mapping[str, Sequence[Sample]]) -> None:
+        if not samples.get("train"):
+            raise ValueError("a generation task needs training crystals")
+
+    def model_task(self, task: TaskSpec, train: Sequence[Sample]) -> TaskSpec:
+        import dataclasses
+
+        elements = sorted({el for s in train for el in s.structure.composition.elements}, key=lambda e: e.Z)
+        return dataclasses.replace(task, max_atoms=max(len(s.structure) for s in train),
+                                   elements=tuple(el.symbol for el in elements))
+
+    def encode_target(self, value: Any) -> Any:
+        return None
+
+    def decode_target(self, value: Any) -> Any:
+        return None
+
+    def run_model(self, adapter: Any, test: Sequence[Sample], task: TaskSpec, settings: Mapping[str, Any]) -> Any:
+        return adapter.generate(int(settings["num_samples"]))
+
+    def write_output(self, run_dir: Path, raw: Any, test: Sequence[Sample], task: TaskSpec,
+                     settings: Mapping[str, Any]) -> dict[str, str]:
+        import json
+
+        generated = check_generated(raw, int(settings["num_samples"]))
+        text = json.dumps([None if s is None else s.as_dict() for s in generated])
+        atomic_write_text(Path(run_dir) / self.output_file, text)
+        return {"generated_structures": self.output_file}
+
+    def read_output(self, run_dir: Path, test: Sequence[Sample], task: TaskSpec) -> Any:
+        import json
+
+        from pymatgen.core import Structure
+
+        path = Path(run_dir) / self.output_file
+        if path.is_symlink() or not path.is_file():
+            raise OutputError(f"{path}: the model output is missing or not a regular file")
+        if path.stat().st_size > MAX_OUTPUT_BYTES:
+            raise OutputError(f"{path}: larger than {MAX_OUTPUT_BYTES} bytes")
+        try:
+            entries = json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, RecursionError) as exc:
+            raise OutputError(f"{path}: not valid JSON: {type(exc).__name__}: {str(exc)[:200]}") from None
+        if not isinstance(entries, list) or not entries:
+            raise OutputError(f"{path}: expected a non-empty JSON list of structures or null")
+        generated = []
+        for index, entry in enumerate(entries):
+            if entry is None:
+                generated.append(None)
+                continue
+            try:
+                generated.append(Structure.from_dict(entry))
+            except Exception as exc:  # noqa: BLE001 - any malformed entry is the model's error, named
+                raise OutputError(f"{path}: entry {index} is not a pymatgen structure: {type(exc).__name__}: "
+                                  f"{str(exc)[:200]}") from None
+        return generated
+
+    def score(self, output: Any, test: Sequence[Sample], task: TaskSpec, context: ScoringContext) -> Scored:
+        write_cif(Path(context.run_dir) / GENERATED_CIF, output)
+        values, details = score(output, [s.structure for s in test], dataset=context.dataset,
+                                cache_dir=context.cache_dir, n_jobs=context.n_jobs)
+        from runner.result import write_csv
+
+        write_csv(Path(context.run_dir) / GENERATED_CSV, generated_rows(output))
+        return Scored(values, details, {"generated_cif": GENERATED_CIF, "generated_csv": GENERATED_CSV})
+
+
+TASK_TYPE = Generation()

@@ -1,35 +1,29 @@
-"""Scoring driver for spectra tasks (one spectrum per crystal on a shared grid, e.g. a phonon DOS)."""
+"""Task type ``spectra``: one spectrum per crystal on the task's grid (e.g. a phonon DOS).
+
+The model's ``predict`` returns an array of shape ``(n_crystals, len(TaskSpec.grid))``; the model
+stage writes it in long format (``id``, ``frequency``, ``prediction``). The scoring stage writes
+``predictions.csv`` (``id``, ``frequency``, ``target``, ``prediction``) and scores the spectrum
+metrics of :func:`score` (definitions in ``metrics/catalogue.yaml``).
+"""
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from pathlib import Path
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 import metrics
 from metrics.spectra import check_spectra_arrays
+from runner.contract import Sample, TaskSpec
+from runner.tasks.base import (OutputError, Scored, ScoringContext, TaskType, align, check_vector, definitions,
+                               read_columns, write_columns)
+from runner.wire import PREDICTIONS_FILE
 
 #: Unit of the grid (phonon frequencies as wavenumbers).
 GRID_UNIT = "cm^-1"
 #: Temperature of the heat-capacity comparison, K.
 TEMPERATURE_K = 300.0
-
-DEFINITION = {
-    "MAE": "mean |prediction - target| over all grid points of all test crystals (flattened arrays), in the "
-           "spectrum's unit (max-normalized DOS); MSE and RMSE likewise, R2 = 1 - SS_res/SS_tot over the "
-           "flattened arrays (null for constant targets)",
-    "Wasserstein": "per crystal, the 1-D Wasserstein (earth mover's) distance between target and prediction as "
-                   "distributions on the frequency grid (values normalized to unit sum; "
-                   "scipy.stats.wasserstein_distance), in cm^-1; the metric is the mean over crystals, ignoring "
-                   "crystals with an all-zero spectrum (null per crystal); negative predicted values are clipped "
-                   "to 0 for this metric only",
-    "Cv_300K_MAE": "mean over crystals of |C_V(prediction) - C_V(target)| at 300 K, with C_V = 3R * "
-                   "int g(w) E(x) dw / int g(w) dw, E(x) = x^2 e^x/(e^x-1)^2, x = h c w/(k_B T) (harmonic "
-                   "heat capacity per mole of atoms, trapezoidal rule on the grid), in J/(K mol); crystals "
-                   "with an all-zero spectrum (null C_V) are ignored; negative predicted values are clipped to "
-                   "0 for this metric only",
-}
-
 
 def score(y_true: np.ndarray, y_pred: np.ndarray, grid: np.ndarray) -> tuple[dict[str, float], dict[str, Any]]:
     """Spectrum metrics of ``y_pred`` against ``y_true`` (both shape ``(n_crystals, n_grid)``) on
@@ -67,7 +61,7 @@ def score(y_true: np.ndarray, y_pred: np.ndarray, grid: np.ndarray) -> tuple[dic
             "Cv_300K_true": [float(v) for v in metrics.heat_capacity(t, g, TEMPERATURE_K)],
             "Cv_300K_pred": [float(v) for v in metrics.heat_capacity(p_dist, g, TEMPERATURE_K)],
         },
-        "definition": dict(DEFINITION),
+        "definition": definitions("spectra", ("MAE", "Wasserstein", "Cv_300K_MAE")),
     }
     return scores, details
 
@@ -93,3 +87,54 @@ def prediction_rows(ids: Sequence[str], y_true: np.ndarray, y_pred: np.ndarray,
         "target": [float(v) for v in t.ravel()],
         "prediction": [float(v) for v in p.ravel()],
     }
+
+
+class Spectra(TaskType):
+    """See the module docstring."""
+
+    name = "spectra"
+
+    def check_targets(self, task: TaskSpec, samples: Mapping[str, Sequence[Sample]]) -> None:
+        width = len(task.grid or ())
+        for split, rows in samples.items():
+            for sample in rows:
+                target = np.asarray(sample.target, dtype=np.float64)
+                if target.shape != (width,) or not np.all(np.isfinite(target)):
+                    raise ValueError(f"{split} sample {sample.id}: spectrum of shape {target.shape} (finite: "
+                                     f"{bool(np.all(np.isfinite(target)))}), expected {width} finite values")
+
+    def encode_target(self, value: Any) -> Any:
+        return None if value is None else [float(v) for v in np.asarray(value, dtype=np.float64)]
+
+    def decode_target(self, value: Any) -> Any:
+        return None if value is None else np.asarray(value, dtype=np.float64)
+
+    def write_output(self, run_dir: Path, raw: Any, test: Sequence[Sample], task: TaskSpec,
+                     settings: Mapping[str, Any]) -> dict[str, str]:
+        grid = np.asarray(task.grid, dtype=np.float64)
+        values = check_vector(raw, len(test), width=grid.size)
+        write_columns(Path(run_dir) / self.output_file, {
+            "id": [s.id for s in test for _ in range(grid.size)],
+            "frequency": [float(v) for v in np.tile(grid, len(test))],
+            "prediction": [float(v) for v in values.ravel()]})
+        return {"model_predictions": self.output_file}
+
+    def read_output(self, run_dir: Path, test: Sequence[Sample], task: TaskSpec) -> Any:
+        path = Path(run_dir) / self.output_file
+        grid = np.asarray(task.grid, dtype=np.float64)
+        aligned = align(read_columns(path, ("id", "frequency", "prediction")), [s.id for s in test],
+                        ("frequency", "prediction"), path, per_id=grid.size)
+        if len(test) and not np.array_equal(aligned["frequency"], np.tile(grid, (len(test), 1))):
+            raise OutputError(f"{path}: column frequency: rows are not the task's grid in ascending order per id")
+        return aligned["prediction"]
+
+    def score(self, output: Any, test: Sequence[Sample], task: TaskSpec, context: ScoringContext) -> Scored:
+        grid = np.asarray(task.grid, dtype=np.float64)
+        y_true = np.stack([np.asarray(s.target, dtype=np.float64) for s in test])
+        values, details = score(y_true, output, grid)
+        write_columns(Path(context.run_dir) / PREDICTIONS_FILE,
+                      prediction_rows([s.id for s in test], y_true, output, grid))
+        return Scored(values, details, {"predictions": PREDICTIONS_FILE})
+
+
+TASK_TYPE = Spectra()

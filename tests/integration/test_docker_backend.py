@@ -67,7 +67,8 @@ def test_containerized_run_comes_back_through_the_volume(images, tmp_path):
     assert result["container"]["image_id"] == image.id
     assert result["container"]["base_image"] == "mateval/local-base:latest"
     assert result["container"]["docker_version"]
-    assert result["dataset"]["path"].startswith("/mateval/data/")
+    assert result["dataset"]["path"] == str(REPO_ROOT / "data" / "perov_5_subset") or \
+        not result["dataset"]["path"].startswith("/mateval/")  # the host's path: scoring ran on the host
     assert set(result["metrics"]) == {"ROC-AUC", "Accuracy", "Precision", "Recall", "F1"}
     assert result["model_stats"]["params"] > 1_000_000
     assert result["resources"]["overall"]["duration (s)"] > 0
@@ -75,6 +76,34 @@ def test_containerized_run_comes_back_through_the_volume(images, tmp_path):
         assert (run_dir / name).stat().st_uid == os.getuid(), name
     assert "epoch 1/1" in (run_dir / "run.log").read_text()
     assert "backend docker" in out.stdout
+
+
+def test_container_holds_no_test_target_and_cannot_set_its_score(images, tmp_path):
+    """The peeking fixture model searches its container for the test targets and replaces the metric
+    function in its own process: it finds no data, and the scoring stage (on the host) computes the
+    real metrics from its predictions."""
+    import csv
+    import json
+
+    import metrics
+
+    out = docker_bench(tmp_path, "--model", "peeking", "--task", "perov5_heat_ref", "--max-samples",
+                       "train=40,val=8,test=30", env={"MATEVAL_IMAGES": str(FIXTURE_MODELS)})
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
+    run_dir = only_run(tmp_path)
+    result = read_result(run_dir / "result.json")
+    assert result["status"] == "ok" and result["backend"] == "docker" and result["scoring"]["status"] == "done"
+    peek = json.loads((run_dir / "peek.json").read_text())
+    assert peek["run_dir"] == "/mateval/run"
+    assert peek["data_mount_exists"] is False and peek["spec_data_roots"] == []
+    assert peek["csv_with_targets"] == []  # no dataset file anywhere it looked
+    assert peek["targets_in_samples"] == 0 and peek["test_jsonl_rows_with_target"] == 0
+    rows = list(csv.DictReader((run_dir / "predictions.csv").open()))
+    y_true = [float(r["target"]) for r in rows]
+    y_pred = [float(r["prediction"]) for r in rows]
+    assert len(rows) == 30
+    assert result["metrics"] == pytest.approx(metrics.regression_metrics(y_true, y_pred))
+    assert result["metrics"]["MAE"] > 0.05
 
 
 def test_unchanged_model_is_not_rebuilt_and_runs_as_non_root(client, images):
@@ -89,7 +118,7 @@ def test_unchanged_model_is_not_rebuilt_and_runs_as_non_root(client, images):
 
 def test_container_options_are_confined(client, images, tmp_path):
     from orchestrator.backends.docker import DockerBackend
-    from runner.run import RunSpec
+    from runner.wire import RunSpec
 
     image, _ = images
     backend = DockerBackend("mateval/local-base:latest", gpus="none", memory="1g", cpus=1.5, client=client)
@@ -98,11 +127,11 @@ def test_container_options_are_confined(client, images, tmp_path):
     options = backend.container_options(spec, tmp_path, image, [])
     assert options["privileged"] is False and options["network_disabled"] is True and options["init"] is True
     assert options["user"] == f"{os.getuid()}:{os.getgid()}"
-    assert options["volumes"][str(REPO_ROOT / "data")] == {"bind": "/mateval/data/0", "mode": "ro"}
-    assert options["volumes"][str(tmp_path.resolve())]["mode"] == "rw"
+    # only the run directory: the data (test targets) and the scoring cache stay on the host
+    assert options["volumes"] == {str(tmp_path.resolve()): {"bind": "/mateval/run", "mode": "rw"}}
     assert not any("docker.sock" in path for path in options["volumes"])
     assert options["mem_limit"] == "1g" and options["nano_cpus"] == 1_500_000_000
-    assert backend.container_spec(spec).data_roots == ["/mateval/data/0"]
+    assert backend.container_spec(spec).data_roots == [] and backend.container_spec(spec).cache_dir is None
 
 
 def test_model_crash_is_failed_with_its_log(images, tmp_path):

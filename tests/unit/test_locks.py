@@ -44,3 +44,14 @@ def test_committed_locks_are_stripped_and_hashed():
         pins = [line.split("==")[0] for line in lines if "==" in line and not line.startswith((" ", "#"))]
         assert pins and not [p for p in pins if provided_by_base(p)]
         assert sum("--hash=sha256:" in line for line in lines) >= len(pins)
+
+
+def test_every_image_folder_with_requirements_in_has_a_stripped_hashed_lock():
+    """`make image-locks` compiles every images/<name>/requirements.in (no list to keep up to date)."""
+    folders = sorted(path.parent for path in (REPO_ROOT / "images").glob("*/requirements.in"))
+    assert {"base", "matformer", "symat", "pdos"} <= {folder.name for folder in folders}
+    for folder in folders:
+        lines = (folder / "requirements.lock").read_text().splitlines()
+        pins = [line.split("==")[0] for line in lines if "==" in line and not line.startswith((" ", "#"))]
+        assert not [p for p in pins if provided_by_base(p)], folder.name
+        assert sum("--hash=sha256:" in line for line in lines) >= len(pins), folder.name

@@ -8,7 +8,8 @@ from orchestrator import plan, results
 from orchestrator.grid import load_grid
 from runner.manifest import load_manifest
 from runner.result import write_result
-from runner.run import RunSpec, base_result
+from runner.result import base_result
+from runner.wire import RunSpec
 from runner.tasks import UnknownTaskError, get_task
 from tests.conftest import FIXTURE_MODELS, REPO_ROOT
 

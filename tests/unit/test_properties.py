@@ -914,3 +914,35 @@ def test_manifest_with_mixed_hyperparameter_keys_raises_manifest_error(where, ke
     path, outcome = _write_and_load(FOLDER, text)
     assert isinstance(outcome, ManifestError)
     assert str(path) in str(outcome)
+
+
+# --- hyperparameter_types: the declared ranges, checked before the adapter starts ------------------
+
+@PROPS
+@given(kind=st.sampled_from(["integer", "number"]), low=st.one_of(st.none(), st.integers(-50, 50)),
+       high=st.one_of(st.none(), st.floats(-50, 50)), exclusive=st.booleans(), nullable=st.booleans(),
+       value=st.one_of(st.integers(-100, 100), st.floats(), st.booleans(), st.text(max_size=3), st.none()))
+def test_declared_ranges_accept_exactly_the_values_within_them(kind, low, high, exclusive, nullable, value):
+    """A value passes ``check_hyperparameters`` iff it has the declared type (bools are not numbers,
+    2.0 is not an integer, NaN and infinities are not numbers) and lies within the bounds; otherwise
+    ManifestError names model.yaml and ``hyperparameters.<name>``."""
+    declaration = {"type": kind, "nullable": nullable}
+    if low is not None:
+        declaration["exclusive_minimum" if exclusive else "minimum"] = low
+    if high is not None:
+        declaration["maximum"] = high
+    path = Path("/models/mymodel/model.yaml")
+    manifest = ModelManifest(folder=path.parent, path=path, data={"hyperparameter_types": {"x": declaration}},
+                             sha256="")
+    if value is None:
+        fits = nullable
+    else:
+        fits = type(value) is int or (kind == "number" and type(value) is float and math.isfinite(value))
+        fits = fits and (low is None or (value > low if exclusive else value >= low))
+        fits = fits and (high is None or value <= high)
+    if fits:
+        manifest.check_hyperparameters({"x": value, "undeclared": object()})
+    else:
+        with pytest.raises(ManifestError) as info:
+            manifest.check_hyperparameters({"x": value})
+        assert str(path) in str(info.value) and "field 'hyperparameters.x': expected" in str(info.value)

@@ -16,8 +16,8 @@ if str(ROOT) not in sys.path:  # plain `pytest` (not `python -m pytest`) does no
 
 from orchestrator.report import render_report  # noqa: E402
 from orchestrator.report.plots import MAX_LINE_POINTS, downsample_indices  # noqa: E402
-from orchestrator.report.render import (  # noqa: E402
-    TABLE_SCRIPT, build_context, format_count, format_flops, format_metric)
+from orchestrator.report.formatting import format_count, format_flops, format_metric  # noqa: E402
+from orchestrator.report.render import TABLE_SCRIPT, build_context  # noqa: E402
 from tests.fakes import NO_GPU_REASON, make_fake_run, validate_result  # noqa: E402
 
 MALICIOUS = "<script>alert(1)</script>"
@@ -370,15 +370,24 @@ def test_missing_and_broken_files_do_not_break_the_report(tmp_path: Path) -> Non
     assert html.count("<svg") == 3 + 2 + 1
 
 
-def test_schema_violation_is_a_warning(tmp_path: Path) -> None:
+def test_schema_violation_is_unreadable_with_the_reason(tmp_path: Path) -> None:
+    """A result that parses but fails the result schema is listed as unreadable, naming the file,
+    the fields and what was expected (read through orchestrator.reader, like the summary)."""
+    good = tmp_path / "good"
+    make_fake_run(good, task_type="regression", status="ok", display_name="Good")
     run = tmp_path / "odd"
     result = make_fake_run(run, task_type="regression", status="oom", display_name="Odd")
     result["status"] = "exploded"  # not in the enum
     del result["environment"]
     (run / "result.json").write_text(json.dumps(result), encoding="utf-8")
-    html = render_report([run], tmp_path / "r.html").read_text(encoding="utf-8")
-    assert "does not match the result schema" in html
-    assert "EXPLODED" in parse_table(html).headers[0]
+    html = render_report([good, run], tmp_path / "r.html").read_text(encoding="utf-8")
+    assert html.count('class="unreadable"') == 1 and "1 unreadable result" in html
+    row = re.search(r'<tr class="unreadable">(.*?)</tr>', html, re.S).group(1)
+    assert str(run / "result.json") in row and "fails result schema" in row
+    assert "exploded" in row and "status" in row and "environment" in row
+    assert "EXPLODED" not in html
+    table = parse_table(html)
+    assert len(table.headers) == 1 and "Good" in table.headers[0]
 
 
 def test_status_label_for_oom_and_timeout(tmp_path: Path) -> None:
@@ -501,7 +510,8 @@ def test_environment_table_has_one_row_per_run(two_models) -> None:
 def test_environment_of_a_result_without_environment(tmp_path: Path) -> None:
     d = tmp_path / "bare"
     result = make_fake_run(d, task_type="regression", display_name="Bare")
-    del result["environment"]
+    # only what the schema requires, all empty (a result without environment is unreadable)
+    result["environment"] = {"mateval_git_sha": None, "python": "", "packages": {}, "platform": ""}
     (d / "result.json").write_text(json.dumps(result), encoding="utf-8")
     _, rows = parse_grid(render_report([d], tmp_path / "r.html").read_text(encoding="utf-8"), "environment-table")
     assert len(rows) == 1

@@ -7,7 +7,6 @@ numbers written to predictions.csv.
 
 from __future__ import annotations
 
-import copy
 import html as html_lib
 import json
 import math
@@ -23,24 +22,22 @@ if str(ROOT) not in sys.path:  # plain `pytest` (not `python -m pytest`) does no
     sys.path.insert(0, str(ROOT))
 
 from orchestrator.report import plots, render_report  # noqa: E402
-from orchestrator.report.render import (SPECTRA_LABELS, SPECTRA_METRICS, _SPECTRA_DEFINITIONS,  # noqa: E402
-                                        format_metric)
+from metrics import catalogue  # noqa: E402
+from orchestrator.report.formatting import format_metric, metric_presentation  # noqa: E402
 from tests.fakes import (RESULT_SCHEMA, SPECTRA_DEFINITIONS, SPECTRA_GRID, make_fake_run,  # noqa: E402
                          spectra_cv, spectra_wasserstein)
 from tests.unit.test_report import parse_table  # noqa: E402
 
+SPECTRA_METRICS = catalogue.names("spectra")
+SPECTRA_LABELS = {name: metric_presentation("spectra", name, None)[0] for name in SPECTRA_METRICS}
 ROW_LABELS = ("MAE", "MSE", "RMSE", "R²", "Wasserstein (cm⁻¹)", "C_V(300 K) MAE (J/(K·mol))")
 
 
 def _validate(result: dict) -> None:
-    """Schema validation with "spectra" in the task_type enum (patched in memory if absent)."""
+    """Validation against the result schema as it is (the report reads only schema-valid results)."""
     import jsonschema
 
     schema = json.loads(RESULT_SCHEMA.read_text(encoding="utf-8"))
-    enum = schema["properties"]["task_type"]["enum"]
-    if "spectra" not in enum:
-        schema = copy.deepcopy(schema)
-        schema["properties"]["task_type"]["enum"] = [*enum, "spectra"]
     jsonschema.validate(result, schema, cls=jsonschema.validators.validator_for(schema))
 
 
@@ -160,7 +157,7 @@ def test_table_spectrum_rows_formatted_with_units_and_definitions(spec_run, tmp_
     assert tooltips["Wasserstein (cm⁻¹)"] == SPECTRA_DEFINITIONS["Wasserstein"]
     assert tooltips["C_V(300 K) MAE (J/(K·mol))"] == SPECTRA_DEFINITIONS["Cv_300K_MAE"]
     for key in ("MSE", "RMSE", "R2"):  # no definition in the result: ours
-        assert tooltips[SPECTRA_LABELS[key]] == _SPECTRA_DEFINITIONS[key]
+        assert tooltips[SPECTRA_LABELS[key]] == catalogue.entry("spectra", key).definition
 
 
 def test_null_and_missing_spectrum_metric(spec_run, tmp_path: Path) -> None:

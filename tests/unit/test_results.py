@@ -8,7 +8,8 @@ import pytest
 from orchestrator import results
 from orchestrator.backends.base import RunOutcome
 from runner.result import ResultError, read_result, write_result
-from runner.run import RunSpec, base_result
+from runner.result import base_result
+from runner.wire import RunSpec
 
 
 def staged(tmp_path, log="line 1\nTraceback: boom\n"):
@@ -39,7 +40,7 @@ def test_runner_result_is_kept_but_timeout_wins(tmp_path):
     spec, staging = staged(tmp_path)
     written = base_result(spec) | {"status": "ok"}
     write_result(staging, written)
-    kept = results.finalize(staging, spec, RunOutcome(exit_code=0, timed_out=False, wall_s=1))
+    kept = results.finalize(staging, spec, RunOutcome(exit_code=0, timed_out=False, wall_s=1), scoring=False)
     assert kept["status"] == "ok"
     timed = results.finalize(staging, spec, RunOutcome(exit_code=-15, timed_out=True, wall_s=1))
     assert timed["status"] == "timeout" and timed["error"]["type"] == "Timeout"
@@ -80,11 +81,13 @@ def test_schema_rejects_bad_results(tmp_path):
     assert read_result(tmp_path / "result.json")["metrics"] == {"MAE": None}
 
 
-def test_load_results_reports_unreadable(tmp_path):
+def test_reader_reports_unreadable(tmp_path):
+    from orchestrator.reader import read_runs
+
     (tmp_path / "run-a").mkdir()
     (tmp_path / "run-a" / "result.json").write_text("{}")
-    loaded = results.load_results([tmp_path / "run-a"])
-    assert loaded[0][1] is None and "fails result schema" in loaded[0][2]
+    (record,) = read_runs([tmp_path / "run-a"])
+    assert not record.ok and record.result is None and "fails result schema" in record.error
 
 
 @pytest.mark.parametrize("outcome, status, error_type", [
@@ -115,4 +118,4 @@ def test_cancel_overrides_a_failed_result_but_not_an_ok_one(tmp_path):
 
     spec, staging = staged(tmp_path)
     write_result(staging, base_result(spec) | {"status": "ok"})
-    assert results.finalize(staging, spec, cancelled)["status"] == "ok"
+    assert results.finalize(staging, spec, cancelled, scoring=False)["status"] == "ok"

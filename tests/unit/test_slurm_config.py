@@ -3,6 +3,7 @@
 These are unit tests of our own logic; the real submissions are in
 tests/integration/test_slurm_backend.py."""
 
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,8 @@ from submitit.slurm.slurm import _make_sbatch_string
 
 from orchestrator.backends.slurm import SlurmConfig, SlurmConfigError, load_config, node_command, outcome_from_state
 from orchestrator.backends.slurm_node import job_environment
-from runner.run import RunSpec
+from orchestrator.yamlfile import load_schema
+from runner.wire import RunSpec
 
 
 def test_layers_override_in_order(tmp_path, monkeypatch):
@@ -33,10 +35,27 @@ def test_layers_override_in_order(tmp_path, monkeypatch):
     ({"container": "apptainer"}, "slurm.image"),
     ({"gpu_option": "tres"}, "slurm.gpu_option"),
     ({"sbatch": ["--exclusive"]}, "slurm.sbatch"),
+    ({"time": 2.0}, "slurm.time"),  # JSON Schema alone would call 2.0 an integer
+    ({"setup": "module load cuda"}, "slurm.setup"),
+    ({"poll_s": 0}, "slurm.poll_s"),
+    ({"partition": ""}, "slurm.partition"),
 ])
 def test_bad_settings_name_source_and_field(values, field):
     with pytest.raises(SlurmConfigError, match=rf"grid\.yaml: {field.replace('.', '[.]')}"):
         SlurmConfig().updated(values, "grid.yaml")
+
+
+def test_schema_lists_every_setting():
+    """orchestrator/schemas/slurm.schema.json describes exactly SlurmConfig's fields."""
+    assert set(load_schema("slurm")["properties"]) == {f.name for f in fields(SlurmConfig)}
+
+
+def test_hyphenated_keys_and_a_bad_file_value_name_the_file(tmp_path):
+    assert SlurmConfig().updated({"gpu-option": "gres"}, "--slurm").gpu_option == "gres"
+    path = tmp_path / "slurm.yaml"
+    path.write_text("slurm:\n  container: pyxis\n")
+    with pytest.raises(SlurmConfigError, match=r"slurm\.yaml: slurm\.image: expected an image"):
+        load_config(path)
 
 
 def test_bad_file_is_named(tmp_path):
@@ -83,14 +102,14 @@ def test_node_command_without_container_uses_the_shared_environment(tmp_path):
     assert image is None and Path(cwd, "runner").is_dir()
 
 
-def test_node_command_apptainer_binds_data_read_only(tmp_path):
+def test_node_command_apptainer_binds_only_the_run_directory(tmp_path):
+    """The model stage sees its run directory (inputs without test targets), not the datasets."""
     config = SlurmConfig(container="apptainer", image="/sif/mateval-{model}.sif", gpus=1)
     command, _, image = node_command(config, spec(tmp_path), tmp_path / "run")
     assert image == "/sif/mateval-matformer.sif"
     assert command[:2] == ["apptainer", "exec"] and "--nv" in command and "--cleanenv" in command
     binds = [command[i + 1] for i, word in enumerate(command) if word == "--bind"]
-    assert binds == [f"{tmp_path / 'run'}:/mateval/run:rw", f"{tmp_path / 'data'}:/mateval/data/0:ro",
-                     f"{tmp_path / 'cache'}:/mateval/cache:rw"]
+    assert binds == [f"{(tmp_path / 'run').resolve()}:/mateval/run:rw"]
     assert command[-5:] == [image, "python", "-m", "runner", "/mateval/run"]
     without_gpu = node_command(SlurmConfig(container="apptainer", image="/x.sif"), spec(tmp_path), tmp_path / "run")[0]
     assert "--nv" not in without_gpu
@@ -101,7 +120,7 @@ def test_node_command_pyxis(tmp_path):
     command, _, image = node_command(config, spec(tmp_path), tmp_path / "run")
     assert command[0] == "srun" and f"--container-image={image}" in command
     mounts = next(word for word in command if word.startswith("--container-mounts="))
-    assert f"{tmp_path / 'data'}:/mateval/data/0:ro" in mounts
+    assert mounts == f"--container-mounts={(tmp_path / 'run').resolve()}:/mateval/run:rw"  # no dataset mounted
 
 
 @pytest.mark.parametrize("state, flags, error_type", [

@@ -1,4 +1,4 @@
-"""The per-model summary (orchestrator/summary.py): statistics over seeds, failure markers, the
+"""The per-model summary (orchestrator/report/summary.py): statistics over seeds, failure markers, the
 Markdown and CSV files and the first table of the HTML report, on real (schema-valid) result files."""
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # plain `pytest` (not `python -m pytest`) does not add the repo root
     sys.path.insert(0, str(ROOT))
 
-from orchestrator import results, summary  # noqa: E402
-from orchestrator.report.render import build_context, format_metric, render_report  # noqa: E402
+from orchestrator import reader, results  # noqa: E402
+from orchestrator.report import summary  # noqa: E402
+from orchestrator.report.formatting import format_metric  # noqa: E402
+from orchestrator.report.render import build_context, render_report  # noqa: E402
 from runner.result import write_result  # noqa: E402
 from runner.run import RunSpec, base_result  # noqa: E402
 from tests.unit.test_report import parse_table  # noqa: E402
@@ -94,7 +96,7 @@ def suite_dirs(tmp_path: Path) -> list[Path]:
 
 @pytest.fixture()
 def table(suite_dirs) -> summary.SuiteTable:
-    return summary.aggregate(results.load_results(suite_dirs))
+    return summary.aggregate(reader.read_runs(suite_dirs))
 
 
 def _row(table: summary.SuiteTable, label: str) -> list[summary.SummaryCell]:
@@ -165,7 +167,7 @@ def test_mixed_failure_statuses_show_the_most_frequent_with_count(tmp_path) -> N
     root = tmp_path / "results"
     dirs = [make_run(root, "m", 0, status="oom"), make_run(root, "m", 1, status="timeout"),
             make_run(root, "m", 2, status="oom")]
-    cell = _row(summary.aggregate(results.load_results(dirs)), f"{TASK} · MAE ({UNIT})")[0]
+    cell = _row(summary.aggregate(reader.read_runs(dirs)), f"{TASK} · MAE ({UNIT})")[0]
     assert cell.text == "OOM (2/3)" and cell.status_counts == {"oom": 2, "timeout": 1}
     assert "st-oom" in cell.css
 
@@ -209,7 +211,7 @@ def test_empty_and_unreadable_inputs(tmp_path) -> None:
     assert empty.columns == [] and empty.n_runs == 0
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "result.json").write_text("{")
-    table = summary.aggregate(results.load_results([tmp_path / "bad"]))
+    table = summary.aggregate(reader.read_runs([tmp_path / "bad"]))
     assert table.columns == [] and len(table.unreadable) == 1
     summary.write_markdown(table, tmp_path / "summary.md")
     assert "No readable runs" in (tmp_path / "summary.md").read_text()
@@ -249,19 +251,19 @@ def test_markdown_one_column_per_model_and_row_order(table, tmp_path) -> None:
 def test_markdown_escapes_pipes_and_html(tmp_path) -> None:
     root = tmp_path / "results"
     d = make_run(root, "x", 0, display="A|B <b>", metrics={"MAE": 1.0})
-    text = summary.markdown(summary.aggregate(results.load_results([d])))
+    text = summary.markdown(summary.aggregate(reader.read_runs([d])))
     header = next(line for line in text.splitlines() if line.startswith("| Metric"))
     assert "A\\|B &lt;b&gt; (1 run)" in header and "<b>" not in text
 
 
 def test_csv_one_row_per_run_and_metric(suite_dirs, tmp_path) -> None:
-    loaded = results.load_results(suite_dirs)
+    loaded = reader.read_runs(suite_dirs)
     path = summary.write_csv(loaded, tmp_path / "summary.csv")
     with path.open(newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     assert list(rows[0]) == ["run_id", "model", "task", "seed", "status", "metric", "value", "unit"]
     per_task = {TASK: 4, "perov5_gap_positive": 2}  # metrics reported by any run of the task
-    expected = sum(len(RESOURCE_LABELS) + 2 + per_task[r["task"]["name"]] for _, r, _ in loaded)
+    expected = sum(len(RESOURCE_LABELS) + 2 + per_task[r.task] for r in loaded)
     assert len(rows) == expected
     seen = {(r["run_id"], r["metric"]) for r in rows}
     assert len(seen) == len(rows)  # one row per run and metric
@@ -283,7 +285,7 @@ def test_csv_one_row_per_run_and_metric(suite_dirs, tmp_path) -> None:
 
 
 def test_write_summaries_writes_both_files(suite_dirs, tmp_path) -> None:
-    md, csv_path = summary.write_summaries(results.load_results(suite_dirs), tmp_path / "res")
+    md, csv_path = summary.write_summaries(reader.read_runs(suite_dirs), tmp_path / "res")
     assert md == tmp_path / "res" / "summary.md" and csv_path == tmp_path / "res" / "summary.csv"
     assert md.is_file() and csv_path.is_file()
 
@@ -313,9 +315,16 @@ def test_report_has_the_summary_first_and_escaped(tmp_path) -> None:
     assert list(parsed.rows)[:len(RESOURCE_LABELS)] == list(RESOURCE_LABELS)
 
 
-def test_report_context_survives_results_that_fail_the_schema(tmp_path) -> None:
+def test_report_context_names_results_that_fail_the_schema(tmp_path) -> None:
+    """A result that parses but fails the schema is unreadable in the report as in the summary:
+    named, with the reason, and left out of the per-model comparison."""
     run = tmp_path / "odd"
     run.mkdir()
     (run / "result.json").write_text('{"status": "ok", "model": "not an object", "metrics": {"MAE": 1}}')
     context = build_context([run])
-    assert context["suite"] is not None and context["suite"].columns[0].name == "?"
+    assert context["runs"] == [] and context["suite"] is None
+    (entry,) = context["unreadable"]
+    assert entry.path == str(run / "result.json")
+    assert "fails result schema" in entry.error and "is a required property" in entry.error
+    table = summary.aggregate(reader.read_runs([run]))
+    assert table.columns == [] and table.unreadable == [(str(run), entry.error)]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import math
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -24,17 +23,9 @@ HYPERPARAMETERS = (
     "node_features", "heads", "conv_layers", "fc_features", "epochs", "batch_size",
     "learning_rate", "weight_decay", "loss", "scheduler",
 )
-REGRESSION_LOSSES = ("mse", "l1")
-SCHEDULERS = ("onecycle", "none")
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) \
-        and math.isfinite(float(value))
+INT_HYPERPARAMETERS = ("max_neighbors", "rbf_bins", "atom_features", "node_features", "heads", "conv_layers",
+                       "fc_features", "epochs", "batch_size")
+FLOAT_HYPERPARAMETERS = ("cutoff", "rbf_vmin", "rbf_vmax", "learning_rate", "weight_decay")
 
 
 class MatformerAdapter(ModelAdapter):
@@ -73,7 +64,9 @@ class MatformerAdapter(ModelAdapter):
 
     Raises:
         ValueError: from ``__init__`` for an unsupported task type, a missing or unknown
-            hyperparameter, or an out-of-range value (the message names the hyperparameter);
+            hyperparameter, ``rbf_vmax <= rbf_vmin`` or ``atom_features`` other than the table's
+            (the message names the hyperparameter; types and ranges are model.yaml's
+            ``hyperparameter_types``, checked by the runner before the adapter starts);
             from ``fit``/``predict``/``forward_inputs`` when a structure yields an empty graph
             or cannot be featurised (the message names the sample id), or when ``train`` is empty.
     """
@@ -106,56 +99,20 @@ class MatformerAdapter(ModelAdapter):
     # ------------------------------------------------------------------ hyperparameters
     @staticmethod
     def _validate(hp: Mapping[str, Any]) -> dict[str, Any]:
+        """The hyperparameters as Python ints, floats, strings and bools.
+
+        Types and ranges are declared in model.yaml (``hyperparameter_types``) and checked by the
+        runner before the adapter starts; here only what relates several hyperparameters or the code.
+        """
         missing = [name for name in HYPERPARAMETERS if name not in hp]
         if missing:
             raise ValueError(f"missing hyperparameter(s): {', '.join(missing)}")
         unknown = sorted(set(hp) - set(HYPERPARAMETERS))
         if unknown:
             raise ValueError(f"unknown hyperparameter(s) for matformer: {', '.join(unknown)}")
-
-        def positive_int(name: str) -> int:
-            value = hp[name]
-            if not _is_int(value) or value < 1:
-                raise ValueError(f"hyperparameter {name} must be an integer >= 1, got {value!r}")
-            return int(value)
-
-        def number(name: str, minimum: float, strict: bool) -> float:
-            value = hp[name]
-            ok = _is_number(value) and (float(value) > minimum if strict else float(value) >= minimum)
-            if not ok:
-                relation = ">" if strict else ">="
-                raise ValueError(f"hyperparameter {name} must be a finite number {relation} {minimum}, got {value!r}")
-            return float(value)
-
-        def choice(name: str, options: Sequence[str]) -> str:
-            value = hp[name]
-            if value not in options:
-                raise ValueError(f"hyperparameter {name} must be one of {list(options)}, got {value!r}")
-            return str(value)
-
-        out: dict[str, Any] = {
-            "cutoff": number("cutoff", 0.0, strict=True),
-            "max_neighbors": positive_int("max_neighbors"),
-            "rbf_bins": positive_int("rbf_bins"),
-            "rbf_vmin": number("rbf_vmin", -math.inf, strict=True),
-            "rbf_vmax": number("rbf_vmax", -math.inf, strict=True),
-            "atom_features": positive_int("atom_features"),
-            "node_features": positive_int("node_features"),
-            "heads": positive_int("heads"),
-            "conv_layers": positive_int("conv_layers"),
-            "fc_features": positive_int("fc_features"),
-            "epochs": positive_int("epochs"),
-            "batch_size": positive_int("batch_size"),
-            "learning_rate": number("learning_rate", 0.0, strict=True),
-            "weight_decay": number("weight_decay", 0.0, strict=False),
-            "loss": choice("loss", REGRESSION_LOSSES),
-            "scheduler": choice("scheduler", SCHEDULERS),
-        }
-        if not isinstance(hp["use_lattice"], bool):
-            raise ValueError(f"hyperparameter use_lattice must be true or false, got {hp['use_lattice']!r}")
-        out["use_lattice"] = hp["use_lattice"]
-        if out["rbf_bins"] < 2:
-            raise ValueError(f"hyperparameter rbf_bins must be >= 2, got {out['rbf_bins']}")
+        out: dict[str, Any] = {name: int(hp[name]) for name in INT_HYPERPARAMETERS}
+        out.update({name: float(hp[name]) for name in FLOAT_HYPERPARAMETERS})
+        out.update(loss=str(hp["loss"]), scheduler=str(hp["scheduler"]), use_lattice=hp["use_lattice"])
         if not out["rbf_vmax"] > out["rbf_vmin"]:
             raise ValueError(
                 f"hyperparameter rbf_vmax ({out['rbf_vmax']}) must be greater than rbf_vmin ({out['rbf_vmin']})"

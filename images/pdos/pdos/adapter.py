@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import math
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
@@ -23,18 +22,12 @@ HYPERPARAMETERS = (
     "cutoff", "self_interaction", "number_of_basis", "radial_layers", "radial_neurons", "em_dim", "mul",
     "lmax", "layers", "epochs", "batch_size", "learning_rate", "weight_decay", "lr_gamma", "cpu_threads",
 )
+INT_HYPERPARAMETERS = ("number_of_basis", "radial_layers", "radial_neurons", "em_dim", "mul", "lmax", "layers", "epochs",
+                       "batch_size")
+FLOAT_HYPERPARAMETERS = ("cutoff", "learning_rate", "weight_decay", "lr_gamma")
 #: Crystals per forward pass in validation and prediction (no effect on the results: the network
 #: has no batch-dependent layers).
 EVAL_BATCH_SIZE = 64
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) \
-        and math.isfinite(float(value))
 
 
 @dataclass(frozen=True)
@@ -92,8 +85,9 @@ class PDosAdapter(ModelAdapter):
         - Cutoff 5 Å (the paper's); the tutorial notebook uses ``r_max = 4``.
 
     Raises:
-        ValueError: from ``__init__`` for an unsupported task type or grid, a missing or unknown
-            hyperparameter, or an out-of-range value (the message names the hyperparameter); from
+        ValueError: from ``__init__`` for an unsupported task type or grid, or a missing or unknown
+            hyperparameter (types and ranges are model.yaml's ``hyperparameter_types``, checked by
+            the runner before the adapter starts); from
             ``fit``/``predict``/``forward_inputs`` when a structure cannot be encoded or has no
             neighbour within the cutoff, or a target has the wrong shape or non-finite values (the
             message names the sample id), or when ``train`` is empty.
@@ -128,53 +122,22 @@ class PDosAdapter(ModelAdapter):
     # ------------------------------------------------------------------ hyperparameters
     @staticmethod
     def _validate(hp: Mapping[str, Any]) -> dict[str, Any]:
+        """The hyperparameters as Python ints, floats and bools (``cpu_threads`` may be ``None``).
+
+        Types and ranges are declared in model.yaml (``hyperparameter_types``) and checked by the
+        runner before the adapter starts.
+        """
         missing = [name for name in HYPERPARAMETERS if name not in hp]
         if missing:
             raise ValueError(f"missing hyperparameter(s): {', '.join(missing)}")
         unknown = sorted(set(hp) - set(HYPERPARAMETERS))
         if unknown:
             raise ValueError(f"unknown hyperparameter(s) for pdos: {', '.join(unknown)}")
-
-        def integer(name: str, minimum: int) -> int:
-            value = hp[name]
-            if not _is_int(value) or value < minimum:
-                raise ValueError(f"hyperparameter {name} must be an integer >= {minimum}, got {value!r}")
-            return int(value)
-
-        def number(name: str, minimum: float, strict: bool, maximum: float | None = None) -> float:
-            value = hp[name]
-            ok = _is_number(value) and (float(value) > minimum if strict else float(value) >= minimum)
-            if ok and maximum is not None:
-                ok = float(value) <= maximum
-            if not ok:
-                relation = ">" if strict else ">="
-                upper = f" and <= {maximum}" if maximum is not None else ""
-                raise ValueError(f"hyperparameter {name} must be a finite number {relation} {minimum}{upper}, "
-                                 f"got {value!r}")
-            return float(value)
-
-        cpu_threads = hp["cpu_threads"]
-        if cpu_threads is not None and (not _is_int(cpu_threads) or cpu_threads < 1):
-            raise ValueError(f"hyperparameter cpu_threads must be an integer >= 1 or null, got {cpu_threads!r}")
-        if not isinstance(hp["self_interaction"], bool):
-            raise ValueError(f"hyperparameter self_interaction must be true or false, got {hp['self_interaction']!r}")
-        return {
-            "cutoff": number("cutoff", 0.0, strict=True),
-            "self_interaction": hp["self_interaction"],
-            "number_of_basis": integer("number_of_basis", 1),
-            "radial_layers": integer("radial_layers", 0),
-            "radial_neurons": integer("radial_neurons", 1),
-            "em_dim": integer("em_dim", 1),
-            "mul": integer("mul", 1),
-            "lmax": integer("lmax", 0),
-            "layers": integer("layers", 0),
-            "epochs": integer("epochs", 1),
-            "batch_size": integer("batch_size", 1),
-            "learning_rate": number("learning_rate", 0.0, strict=True),
-            "weight_decay": number("weight_decay", 0.0, strict=False),
-            "lr_gamma": number("lr_gamma", 0.0, strict=True, maximum=1.0),
-            "cpu_threads": None if cpu_threads is None else int(cpu_threads),
-        }
+        out: dict[str, Any] = {name: int(hp[name]) for name in INT_HYPERPARAMETERS}
+        out.update({name: float(hp[name]) for name in FLOAT_HYPERPARAMETERS})
+        out["self_interaction"] = hp["self_interaction"]
+        out["cpu_threads"] = None if hp["cpu_threads"] is None else int(hp["cpu_threads"])
+        return out
 
     # ------------------------------------------------------------------ graphs
     @staticmethod

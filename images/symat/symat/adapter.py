@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import math
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
@@ -26,33 +25,17 @@ INT_HYPERPARAMETERS = (
     "fc_hidden_dim", "num_fc_hidden_layers", "score_max_neighbors", "num_noise_levels", "batch_size", "epochs",
     "langevin_steps", "generation_batch_size",
 )
-#: name -> (minimum, strict)
-FLOAT_HYPERPARAMETERS = {
-    "encoder_cutoff": (0.0, True), "logvar_clip": (-math.inf, True), "mu_clip": (0.0, True),
-    "score_basis_cutoff": (0.0, True), "score_cutoff": (0.0, True), "sigma_min": (0.0, True),
-    "sigma_max": (0.0, True), "kld_weight": (0.0, False), "elem_type_num_weight": (0.0, False),
-    "elem_type_weight": (0.0, False), "elem_num_weight": (0.0, False), "lattice_weight": (0.0, False),
-    "coord_weight": (0.0, False), "learning_rate": (0.0, True), "weight_decay": (0.0, False),
-    "max_grad_value": (0.0, True), "langevin_step_size": (0.0, True), "temperature_composition": (0.0, False),
-    "temperature_coordinate": (0.0, False), "temperature_lattice": (0.0, False),
-    "langevin_noise_temperature": (0.0, False),
-}
-HYPERPARAMETERS = INT_HYPERPARAMETERS + tuple(FLOAT_HYPERPARAMETERS)
-#: zero-count hyperparameters that are allowed (everything else integer must be >= 1)
-ZERO_OK = ("num_before_skip", "num_after_skip", "num_output_layers")
+FLOAT_HYPERPARAMETERS = (
+    "encoder_cutoff", "logvar_clip", "mu_clip", "score_basis_cutoff", "score_cutoff", "sigma_min", "sigma_max",
+    "kld_weight", "elem_type_num_weight", "elem_type_weight", "elem_num_weight", "lattice_weight", "coord_weight",
+    "learning_rate", "weight_decay", "max_grad_value", "langevin_step_size", "temperature_composition",
+    "temperature_coordinate", "temperature_lattice", "langevin_noise_temperature",
+)
+HYPERPARAMETERS = INT_HYPERPARAMETERS + FLOAT_HYPERPARAMETERS
 #: At most this many training crystals are used to estimate the per-level score normalisers.
 SCORE_NORM_CRYSTALS = 1024
 #: Crystals per chunk when building encoder graphs.
 GRAPH_CHUNK = 256
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) \
-        and math.isfinite(float(value))
 
 
 @dataclass(frozen=True)
@@ -104,8 +87,10 @@ class SyMatAdapter(ModelAdapter):
     vocabulary or ``max_count`` are left out of it.
 
     Raises:
-        ValueError: from ``__init__`` for a non-generation task or a missing, unknown or
-            out-of-range hyperparameter (the message names it); from ``fit``/``forward_inputs``
+        ValueError: from ``__init__`` for a non-generation task, a missing or unknown hyperparameter,
+            ``sigma_min >= sigma_max`` or ``latent_dim != hidden_channels`` (the message names it;
+            types and ranges are model.yaml's ``hyperparameter_types``, checked by the runner before
+            the adapter starts); from ``fit``/``forward_inputs``
             for structures that cannot be encoded (the message names the sample id): no sites,
             partial occupancies, elements beyond Z = 100, overlapping atoms, no neighbour within
             ``encoder_cutoff``, a singular or too flat lattice; from ``fit`` when ``train`` is empty
@@ -129,38 +114,26 @@ class SyMatAdapter(ModelAdapter):
     # ------------------------------------------------------------------ hyperparameters
     @staticmethod
     def _validate(hp: Mapping[str, Any]) -> dict[str, Any]:
+        """The hyperparameters as Python ints and floats.
+
+        Types and ranges are declared in model.yaml (``hyperparameter_types``) and checked by the
+        runner before the adapter starts; here only what relates several hyperparameters.
+        """
         missing = [name for name in HYPERPARAMETERS if name not in hp]
         if missing:
             raise ValueError(f"missing hyperparameter(s): {', '.join(missing)}")
         unknown = sorted(set(hp) - set(HYPERPARAMETERS))
         if unknown:
             raise ValueError(f"unknown hyperparameter(s) for symat: {', '.join(unknown)}")
-        out: dict[str, Any] = {}
-        for name in INT_HYPERPARAMETERS:
-            value, minimum = hp[name], 0 if name in ZERO_OK else 1
-            if not _is_int(value) or value < minimum:
-                raise ValueError(f"hyperparameter {name} must be an integer >= {minimum}, got {value!r}")
-            out[name] = int(value)
-        for name, (minimum, strict) in FLOAT_HYPERPARAMETERS.items():
-            value = hp[name]
-            ok = _is_number(value) and (float(value) > minimum if strict else float(value) >= minimum)
-            if not ok:
-                relation = ">" if strict else ">="
-                raise ValueError(f"hyperparameter {name} must be a finite number {relation} {minimum}, got {value!r}")
-            out[name] = float(value)
+        out: dict[str, Any] = {name: int(hp[name]) for name in INT_HYPERPARAMETERS}
+        out.update({name: float(hp[name]) for name in FLOAT_HYPERPARAMETERS})
         if out["sigma_min"] >= out["sigma_max"]:
             raise ValueError(
                 f"hyperparameter sigma_min ({out['sigma_min']}) must be smaller than sigma_max ({out['sigma_max']})")
-        if out["num_noise_levels"] < 2:
-            raise ValueError(f"hyperparameter num_noise_levels must be >= 2, got {out['num_noise_levels']}")
-        if out["num_radial"] > 64:
-            raise ValueError(f"hyperparameter num_radial must be <= 64, got {out['num_radial']}")
         if out["latent_dim"] != out["hidden_channels"]:
             raise ValueError(
                 f"hyperparameter latent_dim ({out['latent_dim']}) must equal hidden_channels ({out['hidden_channels']}): "
                 "the element-count head multiplies z_A by the encoder's atom-type embedding")
-        if out["num_spherical"] > 12:
-            raise ValueError(f"hyperparameter num_spherical must be <= 12, got {out['num_spherical']}")
         return out
 
     def _build(self, vocab: tuple[int, ...], max_count: int) -> SyMat:

@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-for path in (ROOT, ROOT / "images" / "matformer"):
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
 
 pd = pytest.importorskip("pandas")
 from pymatgen.core import Lattice, Structure  # noqa: E402

@@ -3,19 +3,14 @@ the manifest (whole file: well under a minute)."""
 
 from __future__ import annotations
 
+import ast
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-MODEL_DIR = ROOT / "images" / "pdos"
-for path in (ROOT, MODEL_DIR):
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
-
+MODEL_DIR = Path(__file__).resolve().parents[1]
 pd = pytest.importorskip("pandas")
 torch = pytest.importorskip("torch")
 yaml = pytest.importorskip("yaml")
@@ -26,7 +21,6 @@ from scipy.spatial.transform import Rotation  # noqa: E402
 from pdos.adapter import HYPERPARAMETERS, PDosAdapter  # noqa: E402
 from pdos.network import PDosNetwork  # noqa: E402
 from runner.contract import EpochRecord, Sample, TaskSpec  # noqa: E402
-from tests.unit.test_pdos_graph import parse_structure, petretto_csv  # noqa: E402
 
 GRID = tuple(float(f) for f in range(0, 1001, 20))
 TASK = TaskSpec("phonon_dos", "spectra", "phdos", "max-normalized", grid=GRID, grid_unit="cm^-1")
@@ -39,16 +33,10 @@ def manifest() -> dict:
 
 
 @pytest.fixture(scope="module")
-def samples() -> list[Sample]:
-    path = petretto_csv()
-    if path is None:
-        pytest.skip("phonon_dos_petretto/data.csv not available")
-    import ast
-
-    frame = pd.read_csv(path, nrows=48)
-    return [Sample(id=str(row.mp_id), structure=parse_structure(row.structure),
+def samples(petretto_frame, petretto_structures) -> list[Sample]:
+    return [Sample(id=str(row.mp_id), structure=structure,
                    target=np.asarray(ast.literal_eval(row.phdos), dtype=np.float64))
-            for row in frame.itertuples()]
+            for row, structure in zip(petretto_frame.itertuples(), petretto_structures)]
 
 
 def adapter(manifest, **overrides) -> PDosAdapter:
@@ -151,10 +139,15 @@ def test_bad_target_names_the_sample(manifest, samples):
 
 
 @pytest.mark.parametrize("name, value", [("cutoff", 0.0), ("epochs", 0), ("batch_size", 1.5), ("lmax", -1),
-                                         ("lr_gamma", 1.5), ("self_interaction", "yes"), ("cpu_threads", 0)])
-def test_invalid_hyperparameters_are_named(manifest, name, value):
-    with pytest.raises(ValueError, match=f"hyperparameter {name}"):
-        adapter(manifest, **{name: value})
+                                         ("lr_gamma", 1.5), ("self_interaction", "yes"), ("cpu_threads", 0),
+                                         ("learning_rate", float("nan"))])
+def test_invalid_hyperparameters_are_named(name, value):
+    """model.yaml's hyperparameter_types, checked by the runner through ``hyperparameters()``
+    before the adapter starts."""
+    from runner.manifest import ManifestError, load_manifest
+
+    with pytest.raises(ManifestError, match=rf"model\.yaml: field 'hyperparameters\.{name}': expected"):
+        load_manifest(MODEL_DIR).hyperparameters("bench", {name: value})
 
 
 def test_unknown_or_missing_hyperparameters_and_task_type(manifest):

@@ -1,10 +1,11 @@
 """Per-model comparison of a set of runs, with statistics over seeds.
 
-:func:`aggregate` turns the runs shown by ``mateval bench`` / ``mateval report`` (the list that
-:func:`orchestrator.results.load_results` returns) into a :class:`SuiteTable`: one column per model,
+:func:`aggregate` turns the runs shown by ``mateval bench`` / ``mateval report`` (the records that
+:func:`orchestrator.reader.read_runs` returns) into a :class:`SuiteTable`: one column per model,
 one row per resource figure, model size figure and task metric. The HTML report
 (:mod:`orchestrator.report.render`), :func:`write_markdown` (``summary.md``) and
 :func:`write_csv` (``summary.csv``, one row per run and metric) all use it, so the three agree.
+Metric labels, units, formats and definitions come from :mod:`metrics.catalogue`.
 
 What a cell holds:
 
@@ -34,20 +35,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from orchestrator.report import render as _render
-from orchestrator.report.render import _dig, _is_num  # the report's readers of result fields
-from orchestrator.report.render import (
-    CLASSIFICATION_METRICS,
-    GENERATION_METRICS,
-    REGRESSION_METRICS,
-    RESOURCE_ROWS,
-    SPECTRA_METRICS,
-    format_count,
-    format_flops,
-    metric_presentation,
-    resource_keys,
-    resource_value,
-)
+from metrics import catalogue
+from orchestrator.reader import RunRecord
+
+from .formatting import (DEFAULT_FLOPS_NOTE, STATUS_CLASSES, dig, format_count, format_flops, is_num,
+                         metric_definition, metric_entry, metric_presentation, short_json)
+from .pages import model_key
+from .resources import RESOURCE_ROWS, resource_keys, resource_value, unavailable_reason
 from runner.result import atomic_write_text
 
 __all__ = ["SummaryCell", "SummaryRow", "SummaryGroup", "ModelColumn", "SuiteTable", "aggregate",
@@ -56,7 +50,7 @@ __all__ = ["SummaryCell", "SummaryRow", "SummaryGroup", "ModelColumn", "SuiteTab
 
 MARKDOWN_FILE = "summary.md"
 CSV_FILE = "summary.csv"
-#: The rows of :data:`orchestrator.report.render.RESOURCE_ROWS` that the summary shows, in this order.
+#: The rows of :data:`orchestrator.report.resources.RESOURCE_ROWS` that the summary shows, in this order.
 SUMMARY_RESOURCE_LABELS = ("Duration (s)", "GPU utilization (%)", "GPU memory utilization (%)", "GPU power (W)",
                            "Host CPU (%)", "Host memory (%)")
 PARAMS_LABEL = "Params"
@@ -64,9 +58,6 @@ FLOPS_LABEL = "Forward FLOPs / sample"
 CSV_COLUMNS = ("run_id", "model", "task", "seed", "status", "metric", "value", "unit")
 #: Order in which failure statuses win a tie for "most frequent".
 _FAILURE_ORDER = ("oom", "timeout", "failed", "cancelled")
-_TASK_METRICS = {"regression": REGRESSION_METRICS, "classification": CLASSIFICATION_METRICS,
-                 "generation": GENERATION_METRICS, "spectra": SPECTRA_METRICS}
-#: Units of the spectrum metrics (the spectra are max-normalized: MAE, MSE, RMSE have none).
 _DASH = "—"
 
 NOTES = (
@@ -82,7 +73,7 @@ NOTES = (
     "Resource rows aggregate each model's ok runs over all its tasks and seeds (per run: nvitop means over "
     "the whole run; GPU utilization averaged and power summed over the GPUs used).",
     "Params and FLOPs: one value per model, or the range a–b when its runs differ (e.g. between tasks). "
-    + _render.DEFAULT_FLOPS_NOTE,
+    + DEFAULT_FLOPS_NOTE,
 )
 
 
@@ -224,7 +215,7 @@ def _status(result: Mapping) -> str:
 
 
 def _task_name(result: Mapping) -> str:
-    return _text(_dig(result, "task", "name"), "?")
+    return _text(dig(result, "task", "name"), "?")
 
 
 def _metrics(result: Mapping) -> Mapping:
@@ -260,7 +251,7 @@ def _status_cell(runs: Sequence[Mapping], what: str) -> SummaryCell:
             msg += f" ({err.get('type') or 'error'}: {str(err.get('message') or '')[:120]})"
         detail.append(msg)
     title = f"{what}: no run ended ok — " + "; ".join(detail)
-    css = f"status-cell st-{_render._STATUS_CLASSES.get(status, 'unknown')}"
+    css = f"status-cell st-{STATUS_CLASSES.get(status, 'unknown')}"
     return SummaryCell(text, "status", n_ok=0, n_total=len(runs), status=status, status_counts=counts,
                        title=title, css=css)
 
@@ -293,7 +284,7 @@ def _stat_cell(runs: Sequence[Mapping], get: Callable[[Mapping], Any], fmt: Call
     if not ok:
         return _status_cell(runs, what)
     counts = _count_statuses(runs)
-    pairs = [(r, float(v)) for r in ok if _is_num(v := get(r))]
+    pairs = [(r, float(v)) for r in ok if is_num(v := get(r))]
     values = [v for _, v in pairs]
     marker = _marker(len(ok), len(runs), len(values))
     several_tasks = len({_task_name(r) for r in runs}) > 1
@@ -348,7 +339,7 @@ def _label_unit(label: str) -> str:
 def _resource_missing(key: str, family: str) -> Callable[[Sequence[Mapping]], str]:
     def reason(ok: Sequence[Mapping]) -> str:
         for r in ok:
-            found = _render._unavailable_reason(dict(r), resource_keys(key, family), family)
+            found = unavailable_reason(dict(r), resource_keys(key, family), family)
             if found:
                 return found
         if family == "gpu":
@@ -361,27 +352,27 @@ def _resource_missing(key: str, family: str) -> Callable[[Sequence[Mapping]], st
 def _stats_missing(sub: str | None) -> Callable[[Sequence[Mapping]], str]:
     def reason(ok: Sequence[Mapping]) -> str:
         for r in ok:
-            err = (_dig(r, "model_stats", sub, "error") if sub else None) or _dig(r, "model_stats", "error")
+            err = (dig(r, "model_stats", sub, "error") if sub else None) or dig(r, "model_stats", "error")
             if err:
-                return f"not counted: {_render._short_json(err)}"
+                return f"not counted: {short_json(err)}"
         return "not counted"
 
     return reason
 
 
 def _params(r: Mapping) -> Any:
-    return _dig(r, "model_stats", "params")
+    return dig(r, "model_stats", "params")
 
 
 def _flops(r: Mapping) -> Any:
-    return _dig(r, "model_stats", "flops", "forward_per_sample")
+    return dig(r, "model_stats", "flops", "forward_per_sample")
 
 
 def _task_info(runs: Sequence[Mapping]) -> tuple[str, str | None]:
     """(task type, unit) of a task's runs: from an ok run when there is one."""
     ordered = sorted(runs, key=lambda r: _status(r) != "ok")
     task_type = next((t for r in ordered if (t := _text(r.get("task_type")))), "")
-    unit = next((u for r in ordered if (u := _text(_dig(r, "task", "unit")))), None)
+    unit = next((u for r in ordered if (u := _text(dig(r, "task", "unit")))), None)
     return task_type, unit
 
 
@@ -393,7 +384,7 @@ def _task_metric_names(runs: Sequence[Mapping], task_type: str) -> list[str]:
         for k in _metrics(r):
             if k not in seen:
                 seen.append(k)
-    known = _TASK_METRICS.get(task_type, ())
+    known = catalogue.names(task_type)
     if not seen:
         return list(known)
     return [m for m in known if m in seen] + [m for m in seen if m not in known]
@@ -411,23 +402,33 @@ def _metric_row(task: str, task_type: str, unit: str | None, name: str, columns:
 
     cells = [_stat_cell(runs_by.get((c.name, task), []), lambda r: _metrics(r).get(name), fmt, full, missing)
              for c in columns]
-    if task_type == "spectra":
-        title = _render._SPECTRA_DEFINITIONS.get(name)
-    elif name in GENERATION_METRICS:
-        title = _render._FIXED_DEFINITIONS.get(name)
-    else:
-        title = None
+    title = metric_definition(metric_entry(task_type, name),
+                              [r for c in columns for r in runs_by.get((c.name, task), [])])
     return SummaryRow(full, name, cells, task=task, title=title)
 
 
-def _valid(loaded: Iterable[tuple[Any, Any, Any]]) -> tuple[list[Mapping], list[tuple[str, str]]]:
-    results, unreadable = [], []
-    for entry in loaded:
-        directory, result, error = entry
-        if isinstance(result, Mapping):
-            results.append(result)
+#: What the functions below accept: records of :func:`orchestrator.reader.read_runs`, or (until every
+#: caller reads through the reader) ``(directory, result or None, error or None)`` triples.
+Runs = Iterable["RunRecord | tuple[Any, Mapping[str, Any] | None, str | None]"]
+
+
+def _records(runs: Runs) -> list[RunRecord]:
+    """``runs`` as :class:`RunRecord`s (triples converted; their result is taken as read)."""
+    out = []
+    for run in runs:
+        if isinstance(run, RunRecord):
+            out.append(run)
         else:
-            unreadable.append((str(directory), str(error or "no result")))
+            directory, result, error = run
+            ok = isinstance(result, dict)
+            out.append(RunRecord(Path(str(directory)), result if ok else None,
+                                 None if ok else str(error or "no result")))
+    return out
+
+
+def _valid(records: Sequence[RunRecord]) -> tuple[list[Mapping], list[tuple[str, str]]]:
+    results = [r.result for r in records if r.ok]
+    unreadable = [(str(r.directory), r.error or "no result") for r in records if not r.ok]
     return results, unreadable
 
 
@@ -448,14 +449,13 @@ def _task_layout(results: Sequence[Mapping]) -> list[tuple[str, str, str | None,
 # ----------------------------------------------------------------------------------------------
 
 
-def aggregate(loaded: Iterable[tuple[Any, Mapping[str, Any] | None, str | None]]) -> SuiteTable:
+def aggregate(loaded: Runs) -> SuiteTable:
     """Build the per-model comparison of ``loaded``.
 
     Args:
-        loaded: ``(directory, result or None, error or None)`` triples, as
-            :func:`orchestrator.results.load_results` returns them. Entries without a result are
-            counted as unreadable and otherwise left out; results are read defensively (a result
-            that misses fields, e.g. one failing the schema, still aggregates).
+        loaded: the runs as :func:`orchestrator.reader.read_runs` returns them (schema-checked
+            :class:`~orchestrator.reader.RunRecord`s; ``(directory, result, error)`` triples are
+            accepted too). Unreadable ones are counted as unreadable and otherwise left out.
 
     Returns:
         A :class:`SuiteTable` with one column per model (``model.name``, in order of first
@@ -465,16 +465,16 @@ def aggregate(loaded: Iterable[tuple[Any, Mapping[str, Any] | None, str | None]]
 
     Never raises on odd result content; an empty ``loaded`` gives a table without columns.
     """
-    results, unreadable = _valid(loaded)
+    results, unreadable = _valid(_records(loaded))
     by_model: dict[str, list[Mapping]] = {}
     runs_by: dict[tuple[str, str], list[Mapping]] = {}
     for r in results:
-        by_model.setdefault(_render._model_key(r), []).append(r)
-        runs_by.setdefault((_render._model_key(r), _task_name(r)), []).append(r)
+        by_model.setdefault(model_key(r), []).append(r)
+        runs_by.setdefault((model_key(r), _task_name(r)), []).append(r)
 
     columns: list[ModelColumn] = []
     for name, runs in by_model.items():
-        display = next((d for r in runs if (d := _text(_dig(r, "model", "display_name")))), name)
+        display = next((d for r in runs if (d := _text(dig(r, "model", "display_name")))), name)
         tasks = list(dict.fromkeys(_task_name(r) for r in runs))
         columns.append(ModelColumn(name, display, tasks, len(runs), _count_statuses(runs)))
     labels = Counter(c.label for c in columns)
@@ -563,7 +563,7 @@ def write_markdown(table: SuiteTable, path: Path, title: str = "mateval summary"
 
 
 def _csv_value(v: Any) -> str:
-    if not _is_num(v):
+    if not is_num(v):
         return ""
     return str(int(v)) if isinstance(v, int) else repr(float(v))
 
@@ -574,19 +574,20 @@ def _csv_safe(text: Any) -> str:
     return "'" + s if s[:1] in ("=", "+", "-", "@", "\t", "\r") else s
 
 
-def csv_rows(loaded: Iterable[tuple[Any, Mapping[str, Any] | None, str | None]]) -> list[dict[str, str]]:
+def csv_rows(loaded: Runs) -> list[dict[str, str]]:
     """The rows of :func:`write_csv` as dicts keyed by :data:`CSV_COLUMNS`."""
-    loaded = list(loaded)
-    results, _ = _valid(loaded)
+    records = _records(loaded)
+    results, _ = _valid(records)
     layout = {task: (task_type, unit, names) for task, task_type, unit, names in _task_layout(results)}
     rows: list[dict[str, str]] = []
-    for directory, result, error in loaded:
-        if not isinstance(result, Mapping):
+    for record in records:
+        directory, result = record.directory, record.result
+        if result is None:
             rows.append({"run_id": _csv_safe(Path(str(directory)).name), "model": "", "task": "", "seed": "",
                          "status": "unreadable", "metric": "", "value": "", "unit": ""})
             continue
         base = {"run_id": _csv_safe(_text(result.get("run_id"), Path(str(directory)).name)),
-                "model": _csv_safe(_text(_dig(result, "model", "display_name"), _render._model_key(result))),
+                "model": _csv_safe(_text(dig(result, "model", "display_name"), model_key(result))),
                 "task": _csv_safe(_task_name(result)), "seed": _csv_value(result.get("seed")),
                 "status": _csv_safe(_status(result))}
         for label, key, family, agg, _ in _resource_specs():
@@ -602,7 +603,7 @@ def csv_rows(loaded: Iterable[tuple[Any, Mapping[str, Any] | None, str | None]])
     return rows
 
 
-def write_csv(loaded: Iterable[tuple[Any, Mapping[str, Any] | None, str | None]], path: Path) -> Path:
+def write_csv(loaded: Runs, path: Path) -> Path:
     """Write ``summary.csv``: tidy data, one row per run and metric.
 
     Columns: ``run_id, model, task, seed, status, metric, value, unit``. ``metric`` is a resource
@@ -626,14 +627,13 @@ def write_csv(loaded: Iterable[tuple[Any, Mapping[str, Any] | None, str | None]]
     return path
 
 
-def write_summaries(loaded: Iterable[tuple[Any, Mapping[str, Any] | None, str | None]],
-                    directory: Path) -> tuple[Path, Path]:
+def write_summaries(loaded: Runs, directory: Path) -> tuple[Path, Path]:
     """Write ``directory/summary.md`` and ``directory/summary.csv`` for ``loaded``; returns both paths.
 
     Raises:
         OSError: a file cannot be written.
     """
-    loaded = list(loaded)
+    loaded = _records(loaded)
     directory = Path(directory)
     md = write_markdown(aggregate(loaded), directory / MARKDOWN_FILE)
     return md, write_csv(loaded, directory / CSV_FILE)

@@ -4,7 +4,6 @@ shapes and finiteness of the distance, angle and torsion bases."""
 from __future__ import annotations
 
 import math
-import sys
 
 import numpy as np
 import pytest
@@ -14,8 +13,6 @@ from scipy import special
 from tests.conftest import REPO_ROOT
 
 MODEL_DIR = REPO_ROOT / "images" / "symat"
-if str(MODEL_DIR) not in sys.path:
-    sys.path.insert(0, str(MODEL_DIR))
 
 from symat.basis import (  # noqa: E402
     BesselRadialBasis,

@@ -2,19 +2,8 @@
 
 from __future__ import annotations
 
-import ast
-import os
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-MODEL_DIR = ROOT / "images" / "pdos"
-for path in (ROOT, MODEL_DIR):
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
 
 pd = pytest.importorskip("pandas")
 from pymatgen.core import DummySpecies, Lattice, Structure  # noqa: E402
@@ -24,30 +13,9 @@ from pdos.features import (ATOMIC_MASSES, N_ELEMENTS, atomic_numbers, element_on
 from pdos.graph import radius_graph  # noqa: E402
 
 
-def petretto_csv() -> Path | None:
-    """data.csv of phonon_dos_petretto: MATEVAL_DATA, the shared data folder, or the repo's data/."""
-    candidates = [Path(os.environ["MATEVAL_DATA"]) if os.environ.get("MATEVAL_DATA") else None,
-                  Path("/work/shared/data"), ROOT.parent / "shared" / "data", ROOT / "data"]
-    for base in candidates:
-        if base is not None and (base / "phonon_dos_petretto" / "data.csv").is_file():
-            return base / "phonon_dos_petretto" / "data.csv"
-    return None
-
-
-def parse_structure(text: str) -> Structure:
-    """ASE ``Atoms.todict()`` literal -> pymatgen Structure (literal_eval, never eval)."""
-    atoms = ast.literal_eval(text)
-    return Structure(lattice=atoms["cell"], species=atoms["numbers"], coords=atoms["positions"],
-                     coords_are_cartesian=True)
-
-
 @pytest.fixture(scope="module")
-def structures() -> list[Structure]:
-    path = petretto_csv()
-    if path is None:
-        pytest.skip("phonon_dos_petretto/data.csv not available")
-    frame = pd.read_csv(path, nrows=12)
-    return [parse_structure(text) for text in frame["structure"]]
+def structures(petretto_structures) -> list[Structure]:
+    return petretto_structures[:12]
 
 
 def sorted_lengths(graph) -> np.ndarray:

@@ -3,7 +3,6 @@ per-atom score, periodicity, denoising score matching and annealed Langevin dyna
 
 from __future__ import annotations
 
-import sys
 import warnings
 
 import numpy as np
@@ -13,8 +12,6 @@ import torch
 from tests.conftest import REPO_ROOT, require, shared_data_dir
 
 MODEL_DIR = REPO_ROOT / "images" / "symat"
-if str(MODEL_DIR) not in sys.path:
-    sys.path.insert(0, str(MODEL_DIR))
 
 pd = pytest.importorskip("pandas")
 from pymatgen.core import Structure  # noqa: E402

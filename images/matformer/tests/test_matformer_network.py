@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import json
-import sys
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-MODEL_DIR = ROOT / "images" / "matformer"
-for path in (ROOT, MODEL_DIR):
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
+from tests.conftest import REPO_ROOT
 
+MODEL_DIR = Path(__file__).resolve().parents[1]
 pd = pytest.importorskip("pandas")
 torch = pytest.importorskip("torch")
 yaml = pytest.importorskip("yaml")
@@ -192,15 +188,20 @@ def test_adapter_is_deterministic_for_a_seed(frame, manifest):
     np.testing.assert_allclose(run(), run(), rtol=1e-5)
 
 
+@pytest.mark.parametrize("name, value", [("learning_rate", -1.0), ("conv_layers", 0), ("scheduler", "cosine"),
+                                         ("use_lattice", "yes"), ("rbf_bins", 1), ("atom_features", 93),
+                                         ("cutoff", float("nan"))])
+def test_bad_hyperparameters_are_named_before_the_adapter_starts(name, value):
+    """model.yaml's hyperparameter_types, checked by the runner through ``hyperparameters()``."""
+    from runner.manifest import ManifestError, load_manifest
+
+    with pytest.raises(ManifestError, match=rf"model\.yaml: field 'hyperparameters\.{name}': expected"):
+        load_manifest(MODEL_DIR).hyperparameters("bench", {name: value})
+
+
 def test_adapter_errors(frame, manifest):
-    with pytest.raises(ValueError, match="learning_rate"):
-        MatformerAdapter(REGRESSION, hyperparameters(manifest, learning_rate=-1.0), "cpu", 0)
-    with pytest.raises(ValueError, match="conv_layers"):
-        MatformerAdapter(REGRESSION, hyperparameters(manifest, conv_layers=0), "cpu", 0)
-    with pytest.raises(ValueError, match="scheduler"):
-        MatformerAdapter(REGRESSION, hyperparameters(manifest, scheduler="cosine"), "cpu", 0)
-    with pytest.raises(ValueError, match="use_lattice"):
-        MatformerAdapter(REGRESSION, hyperparameters(manifest, use_lattice="yes"), "cpu", 0)
+    with pytest.raises(ValueError, match="rbf_vmax"):
+        MatformerAdapter(REGRESSION, hyperparameters(manifest, rbf_vmin=9.0), "cpu", 0)
     with pytest.raises(ValueError, match="bogus"):
         MatformerAdapter(REGRESSION, hyperparameters(manifest, bogus=1), "cpu", 0)
     with pytest.raises(ValueError, match="multilabel"):
@@ -213,7 +214,7 @@ def test_adapter_errors(frame, manifest):
 
 def test_manifest_valid(manifest):
     jsonschema = pytest.importorskip("jsonschema")
-    schema = json.loads((ROOT / "runner" / "schemas" / "model.schema.json").read_text())
+    schema = json.loads((REPO_ROOT / "runner" / "schemas" / "model.schema.json").read_text())
     jsonschema.validate(manifest, schema)
     assert manifest["name"] == MODEL_DIR.name
     assert set(manifest["hyperparameters"]) == set(HYPERPARAMETERS)

@@ -1,0 +1,71 @@
+"""The prepare stage (host, mateval's own environment): load a run's dataset and write the model
+inputs (:mod:`runner.inputs`) into its run directory, test targets left out.
+
+The scoring stage (:mod:`runner.score`) loads the same data again with :func:`load_task_data` and
+checks that the files' sha256 are those recorded here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from runner.datasets import LoadedDataset
+from runner.inputs import write_inputs
+from runner.tasks import TaskDefinition, get_task, get_task_type
+from runner.tasks.base import TaskType
+from runner.wire import RunSpec
+
+
+@dataclass(frozen=True)
+class TaskData:
+    """A run's task, its task type and its loaded dataset."""
+
+    definition: TaskDefinition
+    task_type: TaskType
+    dataset: LoadedDataset
+
+    def record(self) -> dict[str, Any]:
+        """The result's ``dataset`` block."""
+        d = self.dataset
+        return {"name": d.name, "variant": d.variant, "path": str(d.path), "split": d.split_description,
+                "sizes": d.sizes(), "sha256": d.sha256,
+                **self.task_type.dataset_record(self.definition.spec, d.splits)}
+
+
+def load_task_data(spec: RunSpec) -> TaskData:
+    """Load the data of ``spec``'s task and check its targets.
+
+    Raises:
+        runner.tasks.UnknownTaskError: unknown task.
+        runner.datasets.DatasetError: the dataset is missing, corrupted or unparsable.
+        ValueError: a target the task type does not accept (sample named), or an unknown task type.
+    """
+    definition = get_task(spec.task)
+    task_type = get_task_type(definition.spec.task_type)
+    dataset = definition.load(spec.data_variant, [Path(p) for p in spec.data_roots], spec.max_samples)
+    task_type.check_targets(definition.spec, dataset.splits)
+    return TaskData(definition, task_type, dataset)
+
+
+def task_record(definition: TaskDefinition) -> dict[str, Any]:
+    """The result's ``task`` block."""
+    s = definition.spec
+    return {"name": s.name, "target": s.target, "unit": s.unit, "positive_class": s.positive_class,
+            "description": definition.description}
+
+
+def prepare(spec: RunSpec, run_dir: Path, data: TaskData | None = None) -> TaskData:
+    """Write ``run_dir/inputs/`` for ``spec`` (loading the data unless ``data`` is given).
+
+    Raises:
+        as :func:`load_task_data`.
+    """
+    data = data or load_task_data(spec)
+    definition, task_type = data.definition, data.task_type
+    model_task = task_type.model_task(definition.spec, data.dataset.splits["train"])
+    settings = {"num_samples": spec.num_samples or definition.num_samples}
+    write_inputs(run_dir, model_task, definition.description, data.record(), settings, data.dataset.notes,
+                 data.dataset.splits, task_type.encode_target)
+    return data
