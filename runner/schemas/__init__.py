@@ -7,6 +7,7 @@ Imports nothing of mateval's, so that any module may use it without an import lo
 from __future__ import annotations
 
 import json
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -29,8 +30,10 @@ def field_path(error: jsonschema.ValidationError) -> str:
         extra = sorted(set(error.instance) - set(error.schema.get("properties", {})), key=str)  # keys may be ints
         parts += [str(name) for name in extra[:1]]
     elif error.validator == "required":
+        # one error per missing name, each listing every required name: take this error's own
+        named = re.match(r"^'(.+)' is a required property", error.message)
         missing = [name for name in error.validator_value if name not in error.instance]
-        parts += missing[:1]
+        parts += [named.group(1)] if named else missing[:1]
     return ".".join(parts) or "<top level>"
 
 
