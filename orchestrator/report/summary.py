@@ -619,7 +619,7 @@ def _csv_safe(text: Any) -> str:
 def csv_rows(loaded: Runs) -> list[dict[str, str]]:
     """The rows of :func:`write_csv` as dicts keyed by :data:`CSV_COLUMNS`."""
     records = _records(loaded)
-    results, _ = _valid(records)
+    results = [r.result for r in records if r.ok]  # every run, repeats included: one row per run
     layout = {task: (task_type, unit, names) for task, task_type, unit, names in _task_layout(results)}
     rows: list[dict[str, str]] = []
     for record in records:
