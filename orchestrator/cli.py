@@ -120,8 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("local-slurm", help="start a real one-node Slurm cluster on this machine (root; idempotent)")
 
-    check = sub.add_parser("check-result", help="validate result.json files against the schema")
-    check.add_argument("files", nargs="+")
+    check = sub.add_parser("check-result", help="check results: schema, recorded file sha256, metrics recomputed")
+    check.add_argument("files", nargs="+", help="result.json files or run directories")
+    check.add_argument("--data-dir", default=None, help="directory holding full datasets (default: $MATEVAL_DATA)")
+    check.add_argument("--no-rescore", action="store_true", help="do not recompute the metrics")
     return parser
 
 
@@ -317,13 +319,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
     print_summary(summary_rows(loaded))
     for directory in finished:
         console.print(f"result: {directory / 'result.json'}")
+    everything = results.run_dirs(results_root)  # the report and the summaries cover the whole directory
     if not args.no_report:
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
         title = f"mateval bench {grid.name if grid else args.model}"
-        report = render(shown, results_root / f"report-{stamp}.html", title)
+        report = render(everything, results_root / f"report-{stamp}.html", title)
         if report:
-            console.print(f"report: {report}")
-    for path in _write_summaries(loaded, results_root):
+            console.print(f"report: {report} ({len(everything)} runs in {results_root})")
+    for path in _write_summaries(read_runs(everything), results_root):
         console.print(f"summary: {path}")
     collect_s[0] += time.monotonic() - collection_started
     console.print(f"mateval: timings: set-up {setup_s:.2f} s, runs {run_s:.2f} s, collection {collect_s[0]:.2f} s "
@@ -356,6 +359,12 @@ def cmd_report(args: argparse.Namespace) -> int:
         console.print(f"mateval: no runs found in {args.results_dir}")
         return 2
     output = Path(args.output) if args.output else Path(args.results_dir) / "report.html"
+    inside = next((p for p in output.resolve().parents if (p / "result.json").exists() or (p / "run_spec.json").exists()),
+                  None)
+    if inside is not None or output.name in ("result.json", "run_spec.json"):
+        console.print(f"mateval: report -o {output}: refusing to write inside the run directory {inside or output.parent}"
+                      "; run directories are never written after they are published", markup=False, soft_wrap=True)
+        return 2
     output.parent.mkdir(parents=True, exist_ok=True)
     report = render(dirs, output, "mateval report")
     loaded = read_runs(dirs)
@@ -437,15 +446,32 @@ def cmd_local_slurm(_: argparse.Namespace) -> int:
 
 
 def cmd_check_result(args: argparse.Namespace) -> int:
-    """``mateval check-result``: exit 1 if any file fails."""
+    """``mateval check-result``: each result against the schema, the files against the sha256
+    recorded at the run's end, an ``ok`` status against its metrics, and the metrics against a
+    recomputation from the run's files by the scoring stage (``--no-rescore`` skips that). Exit 1
+    if any check fails."""
+    from orchestrator.integrity import problems
+
     failed = 0
+    roots = registry.data_roots(args.data_dir)
     for name in args.files:
+        path = Path(name)
+        run_dir = path.parent if path.name == "result.json" or path.is_file() else path
         try:
-            read_result_file(Path(name))
-            console.print(f"{name}: ok")
+            result = read_result_file(run_dir / "result.json")
+            found = problems(run_dir, result)
+            if not found and result["status"] == "ok" and not args.no_rescore:
+                found = results.rescore(run_dir, roots, run_dir.parent / ".cache")
         except ResultError as exc:
+            found = [str(exc)]
+        if found:
             failed += 1
-            console.print(str(exc), markup=False)
+            for line in found:
+                console.print(line, markup=False, soft_wrap=True)
+        else:
+            checked = "" if args.no_rescore or result["status"] != "ok" else \
+                f"; {len(result['metrics'])} metrics recomputed and identical"
+            console.print(f"{name}: ok (schema, files{checked})", markup=False, soft_wrap=True)
     return 1 if failed else 0
 
 

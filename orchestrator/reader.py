@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from orchestrator.integrity import problems
 from runner.result import ResultError, read_result
 from runner.wire import RESULT_FILE
 
@@ -159,12 +160,19 @@ class RunRecord:
 
 
 def read_run(directory: Path) -> RunRecord:
-    """Read ``directory/result.json`` (a path to a ``result.json`` is accepted too). Never raises."""
+    """Read ``directory/result.json`` (a path to a ``result.json`` is accepted too) and check it
+    against what was sealed when the run was published (:func:`orchestrator.integrity.problems`: a
+    changed ``result.json`` or run file, or ``ok`` without metrics, makes it unreadable, named).
+    Never raises."""
     directory = Path(directory)
     if directory.name == RESULT_FILE and directory.is_file():
         directory = directory.parent
     try:
-        return RunRecord(directory, read_result_file(directory / RESULT_FILE), None)
+        result = read_result_file(directory / RESULT_FILE)
+        found = problems(directory, result)
+        if found:
+            return RunRecord(directory, None, "; ".join(found))
+        return RunRecord(directory, result, None)
     except ResultError as exc:
         return RunRecord(directory, None, str(exc))
     except Exception as exc:  # noqa: BLE001 - never raises: a reader bug must not hide the other runs

@@ -192,15 +192,69 @@ def finalize(staging: Path, spec: RunSpec, outcome: RunOutcome, scoring: bool = 
     return result
 
 
+def rescore(run_dir: Path, data_roots: list[Path], cache_dir: Path | None = None) -> list[str]:
+    """Recompute the metrics of the published ``ok`` run in ``run_dir`` with the scoring stage (the
+    same code, in a process of its own, on a copy of the run directory) and compare them with the
+    recorded ones. Returns the differences (empty: identical).
+
+    The data are looked up under ``data_roots`` (their sha256 must equal the recorded ones).
+
+    Raises:
+        runner.result.ResultError: ``result.json`` is unreadable or invalid.
+    """
+    import math
+    import shutil
+    import tempfile
+    from dataclasses import replace
+
+    run_dir = Path(run_dir)
+    recorded = read_result(run_dir / RESULT_FILE)
+    if recorded["status"] != "ok":
+        return []
+    try:
+        spec = RunSpec.load(run_dir / SPEC_FILE)
+    except ValueError as exc:
+        return [str(exc)]
+    spec = replace(spec, data_roots=[str(p) for p in data_roots], cache_dir=str(cache_dir) if cache_dir else None,
+                   n_jobs=None)
+    with tempfile.TemporaryDirectory(prefix="mateval-rescore-") as tmp:
+        copy = Path(tmp) / run_dir.name
+        shutil.copytree(run_dir, copy, symlinks=True)
+        fresh = dict(recorded, metrics={}, metric_details={}, scoring={"status": "pending"})
+        write_result(copy, fresh)
+        process = subprocess.run([sys.executable, "-m", "runner.score", str(copy)], input=spec.to_json(),
+                                 capture_output=True, text=True)
+        again = read_result(copy / RESULT_FILE)
+    if again["status"] != "ok":
+        message = (again.get("error") or {}).get("message") or process.stdout[-500:]
+        return [f"{run_dir}: the metrics cannot be recomputed: {message}"]
+    found = []
+    for name in sorted(set(recorded["metrics"]) | set(again["metrics"])):
+        old, new = recorded["metrics"].get(name), again["metrics"].get(name)
+        same = old == new or (old is None and isinstance(new, float) and math.isnan(new))
+        if not same:
+            found.append(f"{run_dir / RESULT_FILE}: metric {name} is {old!r}, recomputed from the run's files: {new!r}")
+    return found
+
+
 def publish(staging: Path, results_root: Path) -> Path:
-    """Move a finalized staging directory to ``<results_root>/<run_id>`` (never replacing one).
+    """Seal a finalized staging directory (:func:`orchestrator.integrity.seal`: every file's sha256
+    in ``result.json``, ``result.json``'s own in ``result.sha256``) and move it to
+    ``<results_root>/<run_id>`` (never replacing one).
 
     Raises:
         FileExistsError: the destination exists.
     """
+    from orchestrator.integrity import seal
+
     destination = Path(results_root) / Path(staging).name
     if destination.exists():
         raise FileExistsError(f"{destination} already exists; results are never overwritten")
+    try:
+        seal(staging)
+    except (ResultError, OSError) as exc:  # recorded in the log; the reader then names the run
+        with open(Path(staging) / LOG_FILE, "a") as log:
+            log.write(f"mateval: the run could not be sealed: {exc}\n")
     os.rename(staging, destination)
     return destination
 

@@ -178,6 +178,7 @@ class SuiteTable:
     status_counts: dict[str, int]
     unreadable: list[tuple[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=lambda: list(NOTES))
+    duplicates: list[tuple[str, list[str]]] = field(default_factory=list)
 
     @property
     def rows(self) -> list[SummaryRow]:
@@ -194,6 +195,9 @@ class SuiteTable:
             line += ": " + ", ".join(f"{n} {st}" for st, n in self.status_counts.items())
         if self.unreadable:
             line += f"; {_plural(len(self.unreadable), 'unreadable result')} not included"
+        if self.duplicates:
+            repeated = sum(len(left) for _, left in self.duplicates)
+            line += f"; {_plural(repeated, 'repeated run')} of the same computation counted once"
         return line
 
 
@@ -426,10 +430,42 @@ def _records(runs: Runs) -> list[RunRecord]:
     return out
 
 
-def _valid(records: Sequence[RunRecord]) -> tuple[list[Mapping], list[tuple[str, str]]]:
-    results = [r.result for r in records if r.ok]
+def run_identity(result: Mapping) -> tuple:
+    """What makes two runs the same computation: model, task, seed, ``config_sha256`` (model files
+    and settings) and the dataset's variant and file sha256."""
+    dataset = result.get("dataset") if isinstance(result.get("dataset"), Mapping) else {}
+    sha = dataset.get("sha256") if isinstance(dataset.get("sha256"), Mapping) else {}
+    return (model_key(result), _task_name(result), result.get("seed"), result.get("config_sha256"),
+            dataset.get("variant"), tuple(sorted(sha.items())))
+
+
+def deduplicate(results: Sequence[Mapping]) -> tuple[list[Mapping], list[tuple[str, list[str]]]]:
+    """Count each computation once: of the runs with one :func:`run_identity`, keep the last
+    ``ok`` one (by run id, which starts with the start time), else the last one. Runs without a
+    ``config_sha256`` (made outside ``mateval bench``) are all kept.
+
+    Returns ``(kept, [(kept run id, [left-out run ids]), ...])``.
+    """
+    groups: dict[tuple, list[Mapping]] = {}
+    for r in results:
+        key = run_identity(r) if r.get("config_sha256") else ("unique", id(r))
+        groups.setdefault(key, []).append(r)
+    kept, duplicates = [], []
+    for runs in groups.values():
+        ordered = sorted(runs, key=lambda r: str(r.get("run_id")))
+        ok = [r for r in ordered if r.get("status") == "ok"]
+        chosen = (ok or ordered)[-1]
+        kept.append(chosen)
+        if len(runs) > 1:
+            duplicates.append((str(chosen.get("run_id")), [str(r.get("run_id")) for r in ordered if r is not chosen]))
+    order = {id(r): i for i, r in enumerate(results)}
+    return sorted(kept, key=lambda r: order[id(r)]), duplicates
+
+
+def _valid(records: Sequence[RunRecord]) -> tuple[list[Mapping], list[tuple[str, str]], list[tuple[str, list[str]]]]:
+    results, duplicates = deduplicate([r.result for r in records if r.ok])
     unreadable = [(str(r.directory), r.error or "no result") for r in records if not r.ok]
-    return results, unreadable
+    return results, unreadable, duplicates
 
 
 def _task_layout(results: Sequence[Mapping]) -> list[tuple[str, str, str | None, list[str]]]:
@@ -465,7 +501,7 @@ def aggregate(loaded: Runs) -> SuiteTable:
 
     Never raises on odd result content; an empty ``loaded`` gives a table without columns.
     """
-    results, unreadable = _valid(_records(loaded))
+    results, unreadable, duplicates = _valid(_records(loaded))
     by_model: dict[str, list[Mapping]] = {}
     runs_by: dict[tuple[str, str], list[Mapping]] = {}
     for r in results:
@@ -505,7 +541,7 @@ def aggregate(loaded: Runs) -> SuiteTable:
         heading = f"{task} ({details})" if details else task
         if rows:
             groups.append(SummaryGroup(heading, rows))
-    return SuiteTable(columns, groups, len(results), _count_statuses(results), unreadable)
+    return SuiteTable(columns, groups, len(results), _count_statuses(results), unreadable, duplicates=duplicates)
 
 
 def _md_escape(text: str) -> str:
@@ -538,6 +574,12 @@ def markdown(table: SuiteTable, title: str = "mateval summary") -> str:
         if footnotes:
             lines.append("")
             lines += [f"[^{n}]: {_md_escape(reason)}" for reason, n in footnotes.items()]
+        lines.append("")
+    if table.duplicates:
+        lines += ["Repeated runs of the same model, task, seed, configuration and data (counted once: the "
+                  "last ok run):", ""]
+        lines += [f"- `{_md_escape(kept)}` counted; not counted: "
+                  + ", ".join(f"`{_md_escape(r)}`" for r in left) for kept, left in table.duplicates]
         lines.append("")
     if table.unreadable:
         lines += ["Unreadable results (not included):", ""]
@@ -577,7 +619,7 @@ def _csv_safe(text: Any) -> str:
 def csv_rows(loaded: Runs) -> list[dict[str, str]]:
     """The rows of :func:`write_csv` as dicts keyed by :data:`CSV_COLUMNS`."""
     records = _records(loaded)
-    results, _ = _valid(records)
+    results = [r.result for r in records if r.ok]  # every run, repeats included: one row per run
     layout = {task: (task_type, unit, names) for task, task_type, unit, names in _task_layout(results)}
     rows: list[dict[str, str]] = []
     for record in records:
@@ -633,7 +675,12 @@ def write_summaries(loaded: Runs, directory: Path) -> tuple[Path, Path]:
     Raises:
         OSError: a file cannot be written.
     """
+    import fcntl
+
     loaded = _records(loaded)
     directory = Path(directory)
-    md = write_markdown(aggregate(loaded), directory / MARKDOWN_FILE)
-    return md, write_csv(loaded, directory / CSV_FILE)
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / ".summary.lock", "w") as lock:  # two suites in one directory: one at a time
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        md = write_markdown(aggregate(loaded), directory / MARKDOWN_FILE)
+        return md, write_csv(loaded, directory / CSV_FILE)

@@ -75,7 +75,7 @@ def published(tmp_path, item, status="ok", data_sha=None, config=None):
                    model_dir=str(item.manifest.folder), task=item.task, seed=item.seed,
                    config_sha256=config or item.config_sha256)
     staging = results.prepare(tmp_path, spec)
-    result = base_result(spec) | {"status": status}
+    result = base_result(spec) | {"status": status, "metrics": {"MAE": 0.1} if status == "ok" else {}}
     result["task"]["name"] = item.task
     result["dataset"]["sha256"] = data_sha if data_sha is not None else get_task(item.task).data_sha256("subset", ROOTS)
     write_result(staging, result)
