@@ -118,10 +118,24 @@ class RunSpec:
                 fields (file named).
         """
         try:
-            data = json.loads(Path(path).read_text(), parse_constant=_refuse_constant)
-        except (OSError, ValueError) as exc:
+            text = Path(path).read_text()
+        except OSError as exc:
             raise ValueError(f"{path}: invalid run spec: {exc}") from exc
-        return cls.from_dict(data, str(path))
+        return cls.from_json(text, str(path))
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "run spec") -> "RunSpec":
+        """Build a spec from JSON text (as :meth:`to_json` writes it).
+
+        Raises:
+            ValueError: not strict JSON (``NaN``, ``Infinity`` included), or unknown/missing
+                fields (``source`` named).
+        """
+        try:
+            data = json.loads(text, parse_constant=_refuse_constant)
+        except ValueError as exc:
+            raise ValueError(f"{source}: invalid run spec: {exc}") from exc
+        return cls.from_dict(data, source)
 
     def for_model(self) -> "RunSpec":
         """The spec as the model stage gets it: no data roots, no scoring cache, no scoring

@@ -113,3 +113,11 @@ def test_run_spec_is_strict_json(tmp_path):
     (tmp_path / "nan.json").write_text(text.replace("30.0", "NaN"))
     with pytest.raises(ValueError, match="nan.json: invalid run spec: NaN is not valid JSON"):
         RunSpec.load(tmp_path / "nan.json")
+
+
+def test_run_spec_from_json_refuses_nan():
+    with pytest.raises(ValueError, match="standard input: invalid run spec: Infinity is not valid JSON"):
+        RunSpec.from_json('{"run_id": "r", "model": "m", "model_dir": "/m", "task": "t", "timeout_s": Infinity}',
+                          "standard input")
+    spec = RunSpec(run_id="r1", model="m", model_dir="/m", task="t", timeout_s=30.0)
+    assert RunSpec.from_json(spec.to_json()) == spec
