@@ -24,7 +24,9 @@ from rich.table import Table
 
 from orchestrator import registry, results
 from orchestrator.backends import get_backend
+from runner import numeric
 from runner.manifest import ManifestError
+from runner.numeric import NumberError
 from orchestrator.reader import ResultError, read_result_file, read_runs
 from runner.wire import RunSpec
 from runner.tasks import TASKS, UnknownTaskError
@@ -51,14 +53,29 @@ def parse_assignments(pairs: Sequence[str], what: str) -> dict[str, Any]:
 
 
 def parse_max_samples(text: str | None) -> dict[str, int] | None:
-    """``"train=64,val=16,test=64"`` -> dict; ``None`` passes through."""
+    """``"train=64,val=16,test=64"`` -> dict; ``None`` or ``""`` -> ``None``.
+
+    Raises:
+        NumberError: a split other than train|val|test, a split named twice, or a count that is
+            not a positive integer (``--max-samples`` named).
+    """
     if not text:
         return None
-    parsed = parse_assignments([p for p in text.split(",") if p], "--max-samples")
-    for split, value in parsed.items():
-        if split not in ("train", "val", "test") or not isinstance(value, int) or value < 1:
-            raise SystemExit(f"mateval: --max-samples: {split}={value!r}: expected train|val|test = positive int")
-    return parsed
+    parsed: dict[str, int] = {}
+    for pair in (p for p in text.split(",") if p.strip()):
+        split, sep, value = (part.strip() for part in pair.partition("="))
+        if not sep or split not in ("train", "val", "test") or split in parsed:
+            raise NumberError(f"--max-samples: expected train=N,val=N,test=N (each split at most once), got {text!r}")
+        parsed[split] = numeric.COUNT.parse(value, f"--max-samples: {split}")
+    return parsed or None
+
+
+def max_samples_argument(text: str) -> dict[str, int] | None:
+    """The argparse ``type=`` of ``--max-samples`` (see :func:`parse_max_samples`)."""
+    try:
+        return parse_max_samples(text)
+    except NumberError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--max-samples: ")) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--grid", default=None, metavar="FILE", help="grid file (YAML) listing models, tasks and "
                        "seeds; runs on every backend (see examples/grid-small.yaml); flags override its fields")
     bench.add_argument("--task", action="append", default=[], help="task name (repeatable); default: the model's default tasks")
-    bench.add_argument("--seed", type=int, action="append", default=[], help="seed (repeatable; default 0)")
+    bench.add_argument("--seed", type=numeric.argument(numeric.SEED), action="append", default=[],
+                       help="seed, 0 to 2**32-1 (repeatable; default 0)")
     bench.add_argument("--backend", default=None, help="auto (default: Docker when a daemon answers and the base "
                        "image is present, else local) | local | docker | slurm")
     bench.add_argument("--resume", action="store_true", help="skip runs that already have an ok result for the same "
@@ -79,8 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--base-image", default=None, help="Docker: parent image of images/base (default: "
                        "an official CUDA PyTorch image; without a registry: mateval/local-base:latest)")
     bench.add_argument("--gpus", default="all", help="Docker: 'all', 'none' or GPU indices '0,1'")
-    bench.add_argument("--memory", default=None, help="Docker: container memory limit, e.g. 16g")
-    bench.add_argument("--cpus", type=float, default=None, help="Docker: CPU limit, e.g. 4")
+    bench.add_argument("--memory", type=numeric.memory_argument, default=None,
+                       help="Docker: container memory limit, e.g. 16g")
+    bench.add_argument("--cpus", type=numeric.argument(numeric.CPUS), default=None, help="Docker: CPU limit, e.g. 4")
     bench.add_argument("--slurm-config", default=None, metavar="FILE", help="Slurm: settings file (YAML; default "
                        "$MATEVAL_SLURM_CONFIG): partition, time, gpus, cpus, mem, account, container, image, ...")
     bench.add_argument("--slurm", action="append", default=[], metavar="KEY=VALUE",
@@ -94,13 +113,16 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--profile", default=None, choices=("bench", "paper"),
                        help="'bench' (default): model.yaml's bench_hyperparameters (e.g. fewer epochs); 'paper': paper defaults")
     bench.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="override a hyperparameter")
-    bench.add_argument("--max-samples", default=None, metavar="train=N,val=N,test=N",
+    bench.add_argument("--max-samples", type=max_samples_argument, default=None, metavar="train=N,val=N,test=N",
                        help="keep only the first N samples of a split (smoke runs)")
-    bench.add_argument("--interval", type=float, default=1.0, help="telemetry sampling interval in seconds")
-    bench.add_argument("--num-samples", type=int, default=None,
+    bench.add_argument("--interval", type=numeric.argument(numeric.INTERVAL), default=1.0,
+                       help="telemetry sampling interval in seconds (0.05 to 3600; default 1)")
+    bench.add_argument("--num-samples", type=numeric.argument(numeric.COUNT), default=None,
                        help="generation tasks: crystals to generate (default: the task's, 1000)")
-    bench.add_argument("--jobs", type=int, default=None, help="processes for scoring fingerprints (default: all cores)")
-    bench.add_argument("--timeout", type=float, default=None, help="per-run time limit in seconds (default: model.yaml's timeout_s)")
+    bench.add_argument("--jobs", type=numeric.argument(numeric.COUNT), default=None,
+                       help="processes for scoring fingerprints (default: all cores)")
+    bench.add_argument("--timeout", type=numeric.argument(numeric.TIMEOUT), default=None,
+                       help="per-run time limit in seconds, > 0 and at most 30 days (default: model.yaml's timeout_s)")
     bench.add_argument("--no-report", action="store_true", help="do not render the HTML report")
     bench.add_argument("--quiet", action="store_true", help="do not echo the runs' logs")
 
@@ -201,22 +223,30 @@ def _slurm_config(args: argparse.Namespace, grid):
     return config.updated({"sbatch": {**config.sbatch, **extra}}, "--sbatch") if extra else config
 
 
+def _given(*values: Any) -> Any:
+    """The first value that is not ``None`` (a flag over the grid's field over the default; a
+    number 0 counts as given: the parser rejects such values, never replaces them)."""
+    return next((value for value in values if value is not None), None)
+
+
 def _plan(args: argparse.Namespace):
     """Grid, settings, plan, backend and the data roots of ``mateval bench`` (errors raised as they are)."""
     from orchestrator import plan
     from orchestrator.grid import load_grid
 
+    repeated = sorted({seed for seed in args.seed if args.seed.count(seed) > 1})
+    if repeated:
+        raise ValueError(f"--seed: repeated seed {', '.join(map(str, repeated))}: each seed at most once")
     grid = load_grid(args.grid) if args.grid else None
     manifests = plan.resolve(grid, args.model)
     plan.check_tasks(grid, args.task)
-    max_samples = parse_max_samples(args.max_samples)
     settings = plan.Settings(
-        data_variant=args.data or (grid.data if grid else None) or "subset",
-        profile=args.profile or (grid.profile if grid else None) or "bench",
+        data_variant=_given(args.data, grid and grid.data, "subset"),
+        profile=_given(args.profile, grid and grid.profile, "bench"),
         overrides=dict(grid.overrides) if grid else {},
-        max_samples=max_samples or (grid.max_samples if grid else None),
-        num_samples=args.num_samples or (grid.num_samples if grid else None),
-        timeout_s=args.timeout or (grid.timeout_s if grid else None))
+        max_samples=_given(args.max_samples, grid and grid.max_samples),
+        num_samples=_given(args.num_samples, grid and grid.num_samples),
+        timeout_s=_given(args.timeout, grid and grid.timeout_s))
     seeds = args.seed or (list(grid.seeds) if grid else [0])
     skipped: list[str] = []
     planned = plan.build(manifests, args.task, seeds, settings, parse_assignments(args.set, "--set"), grid, skipped)

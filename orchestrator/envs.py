@@ -200,7 +200,7 @@ def ensure(model_folder: Path, say: Callable[[str], None] = print) -> ModelEnv:
             stamp = {"name": env.name, "sha256": env.sha256, "torch": env.torch, "python": platform.python_version(),
                      "locks": [str(p) for p in env.locks], "model": Path(model_folder).name,
                      "seconds": round(time.monotonic() - started, 1)}
-            (tmp / STAMP).write_text(json.dumps(stamp, indent=1) + "\n")
+            (tmp / STAMP).write_text(json.dumps(stamp, indent=1, allow_nan=False) + "\n")
             shutil.rmtree(env.path, ignore_errors=True)  # an incomplete one (no stamp) from a crash
             os.rename(tmp, env.path)
         except subprocess.CalledProcessError as exc:
@@ -238,7 +238,7 @@ def ensure_test_tools(say: Callable[[str], None] = print) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         say(f"installing the test tools ({', '.join(requirements)}) into {folder}")
         _pip(Path(sys.executable), ["--no-deps", "--target", str(tmp), *requirements], "test tools", say)
-        (tmp / STAMP).write_text(json.dumps({"requirements": requirements}) + "\n")
+        (tmp / STAMP).write_text(json.dumps({"requirements": requirements}, allow_nan=False) + "\n")
         shutil.rmtree(folder, ignore_errors=True)
         os.rename(tmp, folder)
     return folder

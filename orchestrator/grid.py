@@ -19,17 +19,18 @@ Per-model entries override the grid's ``tasks`` and add their own ``set`` on top
 Command-line flags override the file (``--seed``, ``--task``, ``--set``, ``--data``, ...).
 
 The fields are checked against ``orchestrator/schemas/grid.schema.json``; what a schema cannot say
-(a seed or a model listed twice) is checked here.
+(a seed or a model listed twice, NaN or an infinite ``timeout_s``, an integer written ``2.0``) is
+checked here, the numbers by the rules of :mod:`runner.numeric` that the command line uses too.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from orchestrator.yamlfile import read_yaml, schema_problems
+from runner import numeric
 
 
 class GridError(ValueError):
@@ -71,6 +72,11 @@ def _names(value: str | list[str] | None) -> tuple[str, ...] | None:
     return tuple(v.strip() for v in ([value] if isinstance(value, str) else value))
 
 
+def _optional(rule: numeric.Rule, value: Any, name: str) -> int | float | None:
+    """``value`` checked against ``rule`` (``None`` stays ``None``; see :meth:`runner.numeric.Rule.check`)."""
+    return None if value is None else rule.check(value, name)
+
+
 def load_grid(path: str | Path) -> Grid:
     """Read and check a grid file.
 
@@ -78,8 +84,8 @@ def load_grid(path: str | Path) -> Grid:
     plan), which names this file in its errors too.
 
     Raises:
-        GridError: unreadable file, invalid YAML, unknown field, or a field of the wrong type; the
-            message starts with ``<file>: <field>`` (e.g. ``grid.yaml: models[0].tasks: ...``).
+        GridError: unreadable file, invalid YAML, unknown field, a field of the wrong type, or a
+            number out of its range (NaN and infinities included); the message starts with ``<file>: <field>`` (e.g. ``grid.yaml: models[0].tasks: ...``).
     """
     path = Path(path)
     document = read_yaml(path, GridError, "the grid file")
@@ -97,17 +103,23 @@ def load_grid(path: str | Path) -> Grid:
     if duplicated:
         raise GridError(f"{path}: models: listed more than once: {', '.join(duplicated)}")
     seeds = document.get("seeds", [0])
-    seeds = [seeds] if isinstance(seeds, int) else seeds
+    seeds = [seeds] if not isinstance(seeds, list) else seeds
+    try:
+        seeds = [numeric.SEED.check(seed, f"{path}: seeds") for seed in seeds]
+        timeout_s = _optional(numeric.TIMEOUT, document.get("timeout_s"), f"{path}: timeout_s")
+        num_samples = _optional(numeric.COUNT, document.get("num_samples"), f"{path}: num_samples")
+        max_samples = document.get("max_samples") or None
+        if max_samples is not None:
+            max_samples = {split: numeric.COUNT.check(n, f"{path}: max_samples.{split}")
+                           for split, n in max_samples.items()}
+    except numeric.NumberError as exc:
+        raise GridError(str(exc)) from None
     if len(set(seeds)) != len(seeds):
         raise GridError(f"{path}: seeds: repeated seed in {seeds!r}")
-    timeout_s = document.get("timeout_s")
-    if timeout_s is not None and not math.isfinite(timeout_s):
-        raise GridError(f"{path}: timeout_s: expected a positive number of seconds, got {timeout_s!r}")
     return Grid(path=path, name=document.get("name", path.stem).strip(), models=tuple(models),
                 tasks=_names(document.get("tasks")), seeds=tuple(seeds), data=document.get("data"),
                 profile=document.get("profile"), overrides=dict(document.get("set") or {}),
-                max_samples=document.get("max_samples"), num_samples=document.get("num_samples"),
-                timeout_s=None if timeout_s is None else float(timeout_s), backend=document.get("backend"),
+                max_samples=max_samples, num_samples=num_samples, timeout_s=timeout_s, backend=document.get("backend"),
                 slurm=dict(document.get("slurm") or {}))
 
 

@@ -92,7 +92,8 @@ def run_specs(plan: list[Planned], settings: Settings, run: RunSettings) -> list
     specs = []
     for item in plan:
         manifest = item.manifest
-        timeout = run.time_limit(settings.timeout_s or manifest.data.get("timeout_s", DEFAULT_TIMEOUT_S))
+        requested = settings.timeout_s if settings.timeout_s is not None else manifest.data.get("timeout_s")
+        timeout = run.time_limit(DEFAULT_TIMEOUT_S if requested is None else requested)
         specs.append(RunSpec(
             run_id=new_run_id(manifest.name, item.task, item.seed), model=manifest.name,
             model_dir=str(manifest.folder), task=item.task, seed=item.seed, data_variant=settings.data_variant,

@@ -33,6 +33,7 @@ from typing import Any, Mapping
 import jsonschema
 import yaml
 
+from runner import numeric
 from runner.schemas import field_path, load_schema  # noqa: F401 (also imported from here by callers)
 
 
@@ -224,7 +225,8 @@ def load_manifest(folder: Path) -> ModelManifest:
 
     Raises:
         ManifestError: missing file, YAML syntax error (with line), schema violation (naming the
-            field and what was expected), ``name`` different from the folder name, a task type
+            field and what was expected), a ``timeout_s`` that is not a finite number of seconds in
+            :data:`runner.numeric.TIMEOUT`'s range, ``name`` different from the folder name, a task type
             neither built in nor registered by a plugin,
             ``bench_hyperparameters`` or ``hyperparameter_types`` naming an undeclared hyperparameter,
             a ``hyperparameter_types`` entry that contradicts itself (bounds on a string, a choice
@@ -248,6 +250,8 @@ def load_manifest(folder: Path) -> ModelManifest:
     if errors:
         details = "; ".join(f"field '{field_path(e)}': {e.message}" for e in errors)
         raise ManifestError(f"{path}: invalid manifest: {details}")
+    if "timeout_s" in data and not numeric.TIMEOUT.fits(data["timeout_s"]):  # the schema lets NaN and inf through
+        raise ManifestError(f"{path}: field 'timeout_s': expected {numeric.TIMEOUT.describe()}, got {data['timeout_s']!r}")
     if data["name"] != folder.name:
         raise ManifestError(f"{path}: field 'name': {data['name']!r} must equal the folder name {folder.name!r}")
     unknown = sorted(set(data.get("bench_hyperparameters", {})) - set(data["hyperparameters"]), key=str)

@@ -36,7 +36,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from runner import environment
+from runner import environment, numeric
 from runner.contract import EpochRecord, ModelAdapter
 from runner.result import base_result, utc_now, write_result
 from runner.wire import LOG_FILE, SPEC_FILE, TIMESERIES_FILE, RunSpec, new_run_id
@@ -180,13 +180,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--results", type=Path, help="make a new run directory here (no orchestrator)")
     parser.add_argument("--model-dir", help="the model folder (with --results)")
     parser.add_argument("--task", help="task name (with --results)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=numeric.argument(numeric.SEED), default=0)
     parser.add_argument("--data", default="subset", choices=("subset", "full"))
     parser.add_argument("--data-root", action="append", default=[], help="dataset directory (repeatable)")
     parser.add_argument("--profile", default="bench", choices=("bench", "paper"))
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         type=lambda text: (text.partition("=")[0], yaml.safe_load(text.partition("=")[2])))
-    parser.add_argument("--interval", type=float, default=1.0)
+    parser.add_argument("--interval", type=numeric.argument(numeric.INTERVAL), default=1.0)
     parser.add_argument("--backend", default="local", choices=("local", "docker", "slurm"))
     return parser
 

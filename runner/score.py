@@ -95,15 +95,13 @@ def score_run(spec: RunSpec, run_dir: Path) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m runner.score RUN_DIR`` (the spec as JSON on standard input)."""
-    import json
-
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) != 1:
         print("usage: python -m runner.score RUN_DIR < run_spec.json", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, stream=sys.stdout, force=True,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    spec = RunSpec.from_dict(json.loads(sys.stdin.read()), "standard input")
+    spec = RunSpec.from_json(sys.stdin.read(), "standard input")
     result = score_run(spec, Path(args[0]))
     return 0 if result["status"] == "ok" else 1
 

@@ -26,6 +26,7 @@ A run directory, once published::
 from __future__ import annotations
 
 import json
+import math
 import secrets
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -113,13 +114,28 @@ class RunSpec:
         """Read a spec file.
 
         Raises:
-            ValueError: unreadable JSON or unknown/missing fields (file named).
+            ValueError: unreadable or non-strict JSON (``NaN``, ``Infinity``), or unknown/missing
+                fields (file named).
         """
         try:
-            data = json.loads(Path(path).read_text())
-        except (OSError, json.JSONDecodeError) as exc:
+            text = Path(path).read_text()
+        except OSError as exc:
             raise ValueError(f"{path}: invalid run spec: {exc}") from exc
-        return cls.from_dict(data, str(path))
+        return cls.from_json(text, str(path))
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "run spec") -> "RunSpec":
+        """Build a spec from JSON text (as :meth:`to_json` writes it).
+
+        Raises:
+            ValueError: not strict JSON (``NaN``, ``Infinity`` included), or unknown/missing
+                fields (``source`` named).
+        """
+        try:
+            data = json.loads(text, parse_constant=_refuse_constant)
+        except ValueError as exc:
+            raise ValueError(f"{source}: invalid run spec: {exc}") from exc
+        return cls.from_dict(data, source)
 
     def for_model(self) -> "RunSpec":
         """The spec as the model stage gets it: no data roots, no scoring cache, no scoring
@@ -129,12 +145,43 @@ class RunSpec:
         return replace(self, data_roots=[], cache_dir=None, n_jobs=None)
 
     def to_json(self) -> str:
-        """The spec as JSON text."""
-        return json.dumps(asdict(self), indent=2) + "\n"
+        """The spec as JSON text (strict JSON: never ``NaN`` or ``Infinity``).
+
+        Raises:
+            ValueError: a field holds NaN or an infinity (the field is named); the host checks
+                every number where it enters, so this is a bug, refused rather than written.
+        """
+        document = asdict(self)
+        try:
+            return json.dumps(document, indent=2, allow_nan=False) + "\n"
+        except ValueError:
+            fields = [name for name, value in document.items() if _not_finite(value)]
+            raise ValueError(f"run spec {self.run_id}: field(s) {', '.join(fields)}: NaN or infinity "
+                             "cannot be written as JSON") from None
 
     def save(self, path: Path) -> None:
-        """Write the spec as JSON."""
+        """Write the spec as JSON.
+
+        Raises:
+            ValueError: see :meth:`to_json` (nothing is written then).
+        """
         Path(path).write_text(self.to_json())
+
+
+def _not_finite(value: Any) -> bool:
+    """``value`` is, or holds (in lists and mappings), a float NaN or infinity."""
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(_not_finite(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_not_finite(v) for v in value)
+    return False
+
+
+def _refuse_constant(name: str) -> Any:
+    """``parse_constant`` of :func:`json.loads`: ``NaN``, ``Infinity`` and ``-Infinity`` are not JSON."""
+    raise ValueError(f"{name} is not valid JSON")
 
 
 def new_run_id(model: str, task: str, seed: int) -> str:

@@ -45,6 +45,7 @@ from orchestrator.backends.docker import CONTAINER_RUN_DIR, container_mounts, co
 from orchestrator.backends.slurm_node import run_on_node
 from orchestrator.registry import REPO_ROOT
 from orchestrator.yamlfile import read_yaml, schema_problems
+from runner.numeric import Rule
 from runner.result import utc_now
 from runner.wire import LOG_FILE, RESULT_FILE, SPEC_FILE, RunSpec
 
@@ -54,6 +55,8 @@ FINAL_STATES = {"COMPLETED", "FAILED", "TIMEOUT", "CANCELLED", "OUT_OF_MEMORY", 
 RUNNING_STATES = {"RUNNING", "COMPLETING", "CONFIGURING", "SUSPENDED", "STAGE_OUT", "RESIZING", "SIGNALING"}
 #: seconds to wait for cancelled jobs to end after an interrupt
 CANCEL_WAIT_S = 60.0
+#: ``poll_s``: finite, positive, at most an hour between polls
+POLL = Rule("a finite number of seconds", exclusive_minimum=0.0, maximum=3600.0)
 
 
 class SlurmConfigError(ValueError):
@@ -122,6 +125,8 @@ class SlurmConfig:
     def check(data: Mapping[str, Any], source: str) -> None:
         """Raises :class:`SlurmConfigError` unless ``data`` (all fields) is valid Slurm settings."""
         problems = schema_problems(dict(data), "slurm", prefix="slurm")
+        if not problems and not POLL.fits(data["poll_s"]):  # the schema lets NaN and inf through
+            problems = [f"slurm.poll_s: expected {POLL.describe()}, got {data['poll_s']!r}"]
         if problems:
             raise SlurmConfigError(f"{source}: " + "; ".join(problems))
 

@@ -273,6 +273,17 @@ def read_cif(path: Path | str) -> list[tuple[int, Any]]:
     return out
 
 
+def _strict_json(value: Any) -> bool:
+    """``value`` can be written as strict JSON (no NaN, no infinities)."""
+    import json
+
+    try:
+        json.dumps(value, allow_nan=False)
+    except ValueError:
+        return False
+    return True
+
+
 def check_generated(values: Any, n: int) -> list:
     """The adapter's ``generate(n)`` return value as a list of ``n`` Structures or ``None``.
 
@@ -324,7 +335,13 @@ class Generation(TaskType):
         import json
 
         generated = check_generated(raw, int(settings["num_samples"]))
-        text = json.dumps([None if s is None else s.as_dict() for s in generated])
+        entries = [None if s is None else s.as_dict() for s in generated]
+        try:
+            text = json.dumps(entries, allow_nan=False)  # strict JSON: never NaN or Infinity
+        except ValueError:
+            bad = [i for i, entry in enumerate(entries) if not _strict_json(entry)]
+            raise ValueError(f"generate() entries {bad[:5]} hold NaN or infinite numbers (lattice, coordinates "
+                             "or properties); return None for a crystal the model could not produce") from None
         atomic_write_text(Path(run_dir) / self.output_file, text)
         return {"generated_structures": self.output_file}
 

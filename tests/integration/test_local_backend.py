@@ -2,6 +2,7 @@
 the test-fixture models (a mean baseline and a model that fails in a chosen way)."""
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -75,15 +76,59 @@ def test_second_bench_adds_a_run_never_overwrites(tmp_path):
     assert (run_dir / "result.json").read_bytes() == before
 
 
+ONE_RUN = ["--model", "mean_baseline", "--task", "perov5_heat_ref", "--no-report", "--quiet",
+           "--max-samples", "train=40,val=10,test=128"]
+
+
 @pytest.mark.parametrize("args, message", [
     (["--model", "nosuchmodel"], "unknown model 'nosuchmodel'"),
     (["--model", "mean_baseline", "--task", "nosuchtask"], "unknown task 'nosuchtask'"),
     (["--model", "mean_baseline", "--backend", "kubernetes"], "unknown backend 'kubernetes'"),
+    # every number is checked before any run: none falls back to a default, none crashes later
+    ([*ONE_RUN, "--interval", "0"], "argument --interval: expected a finite number of seconds >= 0.05"),
+    ([*ONE_RUN, "--interval", "-1"], "argument --interval: expected a finite number of seconds >= 0.05"),
+    ([*ONE_RUN, "--interval", "nan"], "argument --interval: expected a finite number of seconds >= 0.05"),
+    ([*ONE_RUN, "--timeout", "nan"], "argument --timeout: expected a finite number of seconds > 0"),
+    ([*ONE_RUN, "--timeout", "-1"], "argument --timeout: expected a finite number of seconds > 0"),
+    ([*ONE_RUN, "--timeout", "0"], "argument --timeout: expected a finite number of seconds > 0"),
+    ([*ONE_RUN, "--num-samples", "0"], "argument --num-samples: expected an integer >= 1"),
+    ([*ONE_RUN, "--seed", "-1"], "argument --seed: expected an integer >= 0"),
+    ([*ONE_RUN, "--seed", "3", "--seed", "3"], "--seed: repeated seed 3"),
+    ([*ONE_RUN, "--jobs", "0"], "argument --jobs: expected an integer >= 1"),
+    ([*ONE_RUN, "--cpus", "nan"], "argument --cpus: expected a finite number of CPUs > 0"),
+    ([*ONE_RUN, "--memory", "lots"], "argument --memory: expected a memory size"),
+    ([*ONE_RUN, "--max-samples", "train=0"], "argument --max-samples: train: expected an integer >= 1"),
 ])
 def test_bad_arguments_are_clear_errors(tmp_path, args, message):
-    out = run_mateval(["bench", "--results-dir", str(tmp_path), *args], cwd=REPO_ROOT, env=ENV)
-    assert out.returncode == 2
-    assert message in out.stdout.replace("\n", " ")
+    results_dir = tmp_path / "results"
+    out = run_mateval(["bench", "--results-dir", str(results_dir), *args], cwd=REPO_ROOT, env=ENV)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert message in (out.stdout + out.stderr).replace("\n", " ")
+    assert "Traceback" not in out.stdout + out.stderr
+    assert not results_dir.exists()  # stopped before any run: no run directory, no staging
+
+
+@pytest.mark.parametrize("where, field", [("grid", "timeout_s"), ("grid", "num_samples"), ("model.yaml", "timeout_s")])
+def test_bad_numbers_in_files_are_clear_errors(tmp_path, where, field):
+    """``.nan`` in a grid file or model.yaml stops ``bench`` before any run, naming the file and field."""
+    models = tmp_path / "models"
+    shutil.copytree(FIXTURE_MODELS / "mean_baseline", models / "mean_baseline",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    manifest = models / "mean_baseline" / "model.yaml"
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("models: [mean_baseline]\ntasks: [perov5_heat_ref]\nmax_samples: {train: 40, val: 10, test: 128}\n")
+    if where == "grid":
+        grid.write_text(grid.read_text() + (f"{field}: .nan\n" if field == "timeout_s" else f"{field}: 0\n"))
+        named = f"{grid}: {field}: expected"
+    else:
+        manifest.write_text(manifest.read_text().replace("timeout_s: 600", "timeout_s: .nan"))
+        named = f"{manifest}: field '{field}': expected"
+    results_dir = tmp_path / "results"
+    out = run_mateval(["bench", "--grid", str(grid), "--results-dir", str(results_dir), "--no-report", "--quiet"],
+                      cwd=REPO_ROOT, env={"MATEVAL_IMAGES": str(models)})
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert named in out.stdout.replace("\n", " ")
+    assert not results_dir.exists()
 
 
 def test_unknown_hyperparameter_fails_the_run_with_its_name(tmp_path):

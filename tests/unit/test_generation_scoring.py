@@ -262,3 +262,17 @@ def test_read_cif_rejects_foreign_blocks(tmp_path):
     path.write_text("data_something\n_cell_length_a 1\n")
     with pytest.raises(ValueError, match="data_something"):
         generation.read_cif(path)
+
+
+def test_generated_output_is_strict_json(tmp_path):
+    """A crystal with a NaN coordinate is refused by the model stage, naming the entry: the host
+    never reads a generated_structures.json with NaN or Infinity."""
+    good = Structure(Lattice.cubic(4.0), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    bad = Structure(Lattice.cubic(4.0), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, math.nan]])
+    task_type = generation.TASK_TYPE
+    with pytest.raises(ValueError, match=r"entries \[2\] hold NaN or infinite numbers"):
+        task_type.write_output(tmp_path, [good, None, bad], [], None, {"num_samples": 3})
+    assert not (tmp_path / task_type.output_file).exists()
+    assert task_type.write_output(tmp_path, [good, None, good], [], None, {"num_samples": 3})
+    text = (tmp_path / task_type.output_file).read_text()
+    assert json.loads(text, parse_constant=lambda name: pytest.fail(name))[1] is None

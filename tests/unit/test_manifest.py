@@ -49,6 +49,11 @@ def test_yaml_syntax_error_names_line(tmp_path):
     (lambda d: d["paper"].update(year="2022"), "paper.year"),
     (lambda d: d.update(task_types=["regresion"]), "task_types.0"),
     (lambda d: d.update(entry_point="no_colon_here"), "entry_point"),
+    (lambda d: d.update(timeout_s=-1), "timeout_s"),
+    (lambda d: d.update(timeout_s=0), "timeout_s"),
+    (lambda d: d.update(timeout_s=float("nan")), "timeout_s"),  # the schema alone lets NaN through
+    (lambda d: d.update(timeout_s=float("inf")), "timeout_s"),
+    (lambda d: d.update(timeout_s=10**9), "timeout_s"),  # over 30 days
 ])
 def test_schema_errors_name_the_field(tmp_path, mutate, field):
     document = valid_document()

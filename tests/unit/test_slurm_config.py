@@ -38,6 +38,8 @@ def test_layers_override_in_order(tmp_path, monkeypatch):
     ({"time": 2.0}, "slurm.time"),  # JSON Schema alone would call 2.0 an integer
     ({"setup": "module load cuda"}, "slurm.setup"),
     ({"poll_s": 0}, "slurm.poll_s"),
+    ({"poll_s": float("nan")}, "slurm.poll_s"),  # the schema alone lets NaN through
+    ({"poll_s": float("inf")}, "slurm.poll_s"),
     ({"partition": ""}, "slurm.partition"),
 ])
 def test_bad_settings_name_source_and_field(values, field):
