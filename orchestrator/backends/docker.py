@@ -229,12 +229,13 @@ class DockerBackend(Backend):
             options = self.container_options(spec, run_dir, image, device_requests)
             owner = (os.getuid(), os.getgid())
             inside = tuple(int(part) for part in options["user"].split(":"))
-            if inside != owner:  # mateval runs as root: the run directory goes to the container's user
+            handed = inside[0] != owner[0]  # mateval runs as root: the run directory goes to the container's user
+            if handed:
                 hand_over(run_dir, *inside)
             try:
                 container = client.containers.run(**options)
             except BaseException:
-                if inside != owner:
+                if handed:
                     hand_over(run_dir, *owner)
                 raise
             say(f"mateval: container {container.short_id} from {details['image']} ({image.id[:19]})")
@@ -269,9 +270,11 @@ class DockerBackend(Backend):
                     state = container.attrs.get("State", {})
                     details["oom_killed"] = bool(state.get("OOMKilled"))
                 finally:
-                    container.remove(force=True)
-                    if inside != owner:  # the files back to the invoking user, links not followed
-                        hand_over(run_dir, *owner)
+                    try:
+                        container.remove(force=True)
+                    finally:
+                        if handed:  # the files back to the invoking user, links not followed
+                            hand_over(run_dir, *owner)
         details["exit_code"] = exit_code
         return RunOutcome(exit_code=exit_code, timed_out=timed_out, wall_s=time.monotonic() - start,
                           oom_killed=details.get("oom_killed", False), details=details)
