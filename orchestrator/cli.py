@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from orchestrator import registry, results
+from orchestrator import staging as staging_owner
 from orchestrator.backends import get_backend
 from runner import numeric
 from runner.manifest import ManifestError
@@ -273,6 +274,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         console.print(f"mateval: skipping {line}", markup=False)
     results_root = Path(args.results_dir).resolve()
     results_root.mkdir(parents=True, exist_ok=True)
+    owner = staging_owner.StagingOwner(results_root)  # held while this process lives: our entries are not stale
+    for line in staging_owner.clean_stale(results_root):
+        console.print(f"mateval: {line}", markup=False)
     roots = registry.data_roots(args.data_dir)
     kept: list[Path] = []
     if args.resume:
@@ -297,6 +301,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         n_jobs=args.jobs))
     runs, finished, data_cache = [], [], {}
     for spec in specs:
+        owner.claim(spec.run_id)
         staging = results.prepare(results_root, spec)
         failed = results.stage_inputs(spec, staging, data_cache)
         if failed is None:

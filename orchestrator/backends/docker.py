@@ -11,8 +11,14 @@ runner) with:
   inputs there (``inputs/``: no test targets); the datasets and the scoring cache (reference
   fingerprints) are not mounted, since scoring runs on the host after the container ended;
   ``shm_size`` for PyTorch data loaders; optional memory and CPU limits;
-- the host user's uid:gid (result files are not root-owned), no Docker socket, not privileged,
-  no network (a run needs none);
+- confined whoever starts it (:meth:`DockerBackend.container_options`): an unprivileged uid:gid
+  inside, never 0 (:func:`container_user`: the base image's user ``1000:1000`` when mateval runs
+  as root, the invoking user's own uid:gid otherwise), all capabilities dropped, no new
+  privileges, a read-only root file system with a tmpfs at ``/tmp`` for scratch (``HOME`` and
+  the matplotlib, torch and XDG caches point there), a pids limit, no Docker socket, not
+  privileged, no network (a run needs none). When the container user differs from the invoking
+  user, the run directory is handed to it before the start and every file in it back to the
+  invoking user after the container ended (:func:`hand_over`, never following a link);
 - Docker's init (``init=True``) as PID 1, so that the runner is an ordinary process: signals
   reach it with their default meaning (the kernel ignores a SIGKILL a PID 1 sends itself) and
   its children are reaped;
@@ -38,6 +44,43 @@ from runner.wire import SPEC_FILE, RunSpec
 CONTAINER_RUN_DIR = "/mateval/run"
 CONTAINER_IMAGES = "/opt/mateval/images"
 GRACE_S = 15
+#: the base image's unprivileged user (images/base/Dockerfile), used inside when mateval runs as root
+CONTAINER_UID = CONTAINER_GID = 1000
+#: most processes and threads a run's container may hold (a fork bomb stops there)
+PIDS_LIMIT = 4096
+#: the only writable place besides the run directory (the root file system is read-only)
+SCRATCH_DIR = "/tmp"
+
+
+def container_user(uid: int | None = None, gid: int | None = None) -> tuple[int, int]:
+    """The ``(uid, gid)`` a run's container runs as, given the invoking user's (default: this
+    process's). Never 0: root (uid 0) maps to the base image's user ``CONTAINER_UID:CONTAINER_GID``
+    (1000:1000); any other user keeps its own uid, so that its files stay its own without a change
+    of owner (a non-root user could not hand them back), and gets group 1000 instead of group 0."""
+    uid = os.getuid() if uid is None else uid
+    gid = os.getgid() if gid is None else gid
+    if uid == 0:
+        return CONTAINER_UID, CONTAINER_GID
+    return uid, gid if gid != 0 else CONTAINER_GID
+
+
+def hand_over(run_dir: Path, uid: int, gid: int) -> int:
+    """Give ``run_dir`` and everything under it to ``uid:gid`` without following a symbolic link
+    (``os.lchown`` on every entry; a link itself changes owner, never its target, and a linked
+    directory is not entered). Used before a container starts (to its user) and after it ended
+    (back to the invoking user). Returns the number of entries changed.
+
+    Raises:
+        OSError: an entry cannot be changed (e.g. not running as root).
+    """
+    run_dir = Path(run_dir)
+    count = 0
+    os.lchown(run_dir, uid, gid)
+    for root, dirs, files in os.walk(run_dir, followlinks=False):
+        for name in dirs + files:
+            os.lchown(os.path.join(root, name), uid, gid)
+            count += 1
+    return count + 1
 
 
 def container_mounts(spec: RunSpec, run_dir: Path) -> list[tuple[str, str, str]]:
@@ -124,12 +167,20 @@ class DockerBackend(Backend):
         return self._client
 
     def container_options(self, spec: RunSpec, run_dir: Path, image, device_requests: list) -> dict:
-        """Keyword arguments of ``containers.run`` for a run (also what the tests inspect)."""
+        """Keyword arguments of ``containers.run`` for a run (also what the tests inspect): the
+        confinement of the module docstring (user from :func:`container_user`, ``cap_drop=["ALL"]``,
+        ``read_only`` with a tmpfs at :data:`SCRATCH_DIR`, :data:`PIDS_LIMIT`, no network, only the
+        run directory mounted, ``no-new-privileges``) plus the backend's GPU, memory and CPU limits."""
         volumes = {host: {"bind": inside, "mode": mode} for host, inside, mode in container_mounts(spec, run_dir)}
-        options = dict(image=image.id, command=[CONTAINER_RUN_DIR], detach=True, user=f"{os.getuid()}:{os.getgid()}",
+        uid, gid = container_user()
+        environment = {"HOME": SCRATCH_DIR, "MPLCONFIGDIR": f"{SCRATCH_DIR}/matplotlib",
+                       "XDG_CACHE_HOME": f"{SCRATCH_DIR}/.cache", "TORCH_HOME": f"{SCRATCH_DIR}/torch",
+                       "MATEVAL_GIT_SHA": spec.git_sha or "", "PYTHONUNBUFFERED": "1"}
+        options = dict(image=image.id, command=[CONTAINER_RUN_DIR], detach=True, user=f"{uid}:{gid}",
                        volumes=volumes, shm_size=self.shm_size, network_disabled=True, privileged=False,
-                       environment={"HOME": "/tmp", "MATEVAL_GIT_SHA": spec.git_sha or "", "PYTHONUNBUFFERED": "1"},
-                       labels={"org.mateval.run_id": spec.run_id}, device_requests=device_requests,
+                       environment=environment, labels={"org.mateval.run_id": spec.run_id},
+                       device_requests=device_requests, cap_drop=["ALL"], read_only=True,
+                       tmpfs={SCRATCH_DIR: "rw,exec,nosuid,nodev,mode=1777"}, pids_limit=PIDS_LIMIT,
                        security_opt=["no-new-privileges"], name=f"mateval-{spec.run_id}"[:128],
                        init=True)
         if self.memory:
@@ -175,7 +226,18 @@ class DockerBackend(Backend):
             details["gpu_driver"] = probe_gpus().driver_version
             say(f"mateval: {gpu_message}")
             self.container_spec(spec).save(Path(run_dir) / SPEC_FILE)
-            container = client.containers.run(**self.container_options(spec, run_dir, image, device_requests))
+            options = self.container_options(spec, run_dir, image, device_requests)
+            owner = (os.getuid(), os.getgid())
+            inside = tuple(int(part) for part in options["user"].split(":"))
+            handed = inside[0] != owner[0]  # mateval runs as root: the run directory goes to the container's user
+            if handed:
+                hand_over(run_dir, *inside)
+            try:
+                container = client.containers.run(**options)
+            except BaseException:
+                if handed:
+                    hand_over(run_dir, *owner)
+                raise
             say(f"mateval: container {container.short_id} from {details['image']} ({image.id[:19]})")
 
             def pump() -> None:
@@ -208,7 +270,11 @@ class DockerBackend(Backend):
                     state = container.attrs.get("State", {})
                     details["oom_killed"] = bool(state.get("OOMKilled"))
                 finally:
-                    container.remove(force=True)
+                    try:
+                        container.remove(force=True)
+                    finally:
+                        if handed:  # the files back to the invoking user, links not followed
+                            hand_over(run_dir, *owner)
         details["exit_code"] = exit_code
         return RunOutcome(exit_code=exit_code, timed_out=timed_out, wall_s=time.monotonic() - start,
                           oom_killed=details.get("oom_killed", False), details=details)

@@ -126,12 +126,47 @@ def test_container_options_are_confined(client, images, tmp_path):
                    data_roots=[str(REPO_ROOT / "data"), str(tmp_path / "missing")])
     options = backend.container_options(spec, tmp_path, image, [])
     assert options["privileged"] is False and options["network_disabled"] is True and options["init"] is True
-    assert options["user"] == f"{os.getuid()}:{os.getgid()}"
+    uid, gid = (int(part) for part in options["user"].split(":"))
+    assert uid != 0 and gid != 0  # whoever starts it, root included
+    assert (uid, gid) == ((1000, 1000) if os.getuid() == 0 else (os.getuid(), os.getgid() or 1000))
+    assert options["cap_drop"] == ["ALL"] and "cap_add" not in options
+    assert options["read_only"] is True and set(options["tmpfs"]) == {"/tmp"}
+    assert options["environment"]["HOME"] == "/tmp" and options["environment"]["MPLCONFIGDIR"].startswith("/tmp/")
+    assert 0 < options["pids_limit"] <= 4096
+    assert options["security_opt"] == ["no-new-privileges"]
     # only the run directory: the data (test targets) and the scoring cache stay on the host
     assert options["volumes"] == {str(tmp_path.resolve()): {"bind": "/mateval/run", "mode": "rw"}}
     assert not any("docker.sock" in path for path in options["volumes"])
     assert options["mem_limit"] == "1g" and options["nano_cpus"] == 1_500_000_000
     assert backend.container_spec(spec).data_roots == [] and backend.container_spec(spec).cache_dir is None
+
+
+def test_containerized_run_is_confined_and_its_files_come_back(client, images, tmp_path):
+    """The crashing fixture's ``probe`` mode reports from inside the container what it may do."""
+    import json
+
+    from orchestrator.images import LOCAL_BASE_IMAGE, ensure_model_image
+
+    ensure_model_image(client, FIXTURE_MODELS / "crashing", "crashing", LOCAL_BASE_IMAGE, None)
+    out = docker_bench(tmp_path, "--model", "crashing", "--task", "perov5_heat_ref", "--gpus", "none",
+                       "--set", "mode=probe", env={"MATEVAL_IMAGES": str(FIXTURE_MODELS)})
+    assert out.returncode == 1, out.stdout[-3000:]
+    run_dir = only_run(tmp_path)
+    result = read_result(run_dir / "result.json")
+    assert result["status"] == "failed" and "probe done" in result["error"]["message"]
+    (line,) = [line for line in (run_dir / "run.log").read_text().splitlines() if line.startswith("CONFINEMENT ")]
+    inside = json.loads(line.split(" ", 1)[1])
+    assert inside["uid"] != 0 and inside["euid"] != 0 and inside["gid"] != 0 and 0 not in inside["groups"]
+    assert int(inside["cap_eff"], 16) == 0 and int(inside["cap_bnd"], 16) == 0  # every capability dropped
+    assert inside["no_new_privs"] == "1"
+    assert inside["writes_root"] is False and inside["writes_opt_mateval"] is False  # read-only root fs
+    assert inside["writes_tmp"] is True  # the scratch tmpfs
+    assert inside["pids_limit"] == "4096"
+    assert (run_dir / "probe" / "written_inside.txt").is_file()
+    for root, dirs, files in os.walk(run_dir):  # every file handed back to the invoking user
+        for name in [".", *dirs, *files]:
+            info = os.lstat(os.path.join(root, name))
+            assert (info.st_uid, info.st_gid) == (os.getuid(), os.getgid()), os.path.join(root, name)
 
 
 def test_model_crash_is_failed_with_its_log(images, tmp_path):

@@ -226,3 +226,117 @@ def test_spectra_run_on_the_published_phonon_split(tmp_path):
     assert result["dataset"]["sizes"] == {"train": 200, "val": 20, "test": 40}
     rows = (run_dir / "predictions.csv").read_text().splitlines()
     assert rows[0] == "id,frequency,target,prediction" and len(rows) == 1 + 40 * 51
+
+
+def _start_hanging_bench(results_dir: Path, mode: str):
+    """``mateval bench`` of the crashing fixture in ``mode`` (hang or stubborn), returned once the
+    model has reported its first epoch: (orchestrator process, run id)."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    process = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "bench", "--model", "crashing", "--results-dir",
+                                str(results_dir), "--no-report", "--set", f"mode={mode}", *SMALL], cwd=REPO_ROOT,
+                               env=dict(os.environ, **ENV), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 180
+    for line in process.stdout:
+        if "epoch 1" in line or time.monotonic() > deadline:
+            break
+    (staged,) = [p for p in (results_dir / ".staging").iterdir() if not p.name.startswith(".")]
+    return process, staged.name
+
+
+def _runner_pids(run_id: str, within_s: float) -> list[int]:
+    """The pids of processes whose command line holds ``run_id``, after waiting up to ``within_s``
+    seconds for there to be none."""
+    import os
+    import subprocess
+    import time
+
+    deadline = time.monotonic() + within_s
+    while True:
+        found = subprocess.run(["pgrep", "-f", run_id], capture_output=True, text=True).stdout.split()
+        pids = [int(pid) for pid in found if int(pid) != os.getpid()]
+        if not pids or time.monotonic() > deadline:
+            return pids
+        time.sleep(0.2)
+
+
+def _kill(pids: list[int]) -> None:
+    import os
+    import signal
+
+    for pid in pids:  # only the runners this test started
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def test_kill_9_of_the_orchestrator_takes_the_runner_and_the_next_bench_cleans_up(tmp_path):
+    import signal
+
+    process, run_id = _start_hanging_bench(tmp_path, "hang")
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=60)
+    leftover = _runner_pids(run_id, within_s=10)
+    _kill(leftover)
+    assert not leftover, f"runner processes survived kill -9 of the orchestrator: {leftover}"
+    assert (tmp_path / ".staging" / run_id).is_dir()  # nobody published it
+    out = run_mateval(["bench", "--resume", "--model", "mean_baseline", "--task", "perov5_heat_ref",
+                       "--results-dir", str(tmp_path), "--no-report", "--quiet", *SMALL], cwd=REPO_ROOT, env=ENV)
+    assert out.returncode == 0, out.stdout + out.stderr
+    text = out.stdout.replace("\n", " ")
+    assert f"stale staging entry .staging/{run_id}" in text and "no result.json" in text
+    assert not (tmp_path / ".staging" / run_id).exists()
+    assert (tmp_path / ".staging-stale" / run_id / "run_spec.json").is_file()
+    assert [p.name for p in (tmp_path / ".staging").iterdir()] == []  # and no owner file is left behind
+
+
+def test_second_interrupt_kills_the_run_at_once(tmp_path):
+    """A model that ignores SIGTERM: the first Ctrl-C asks it to stop, the second one kills it."""
+    import signal
+    import time
+
+    process, run_id = _start_hanging_bench(tmp_path, "stubborn")
+    process.send_signal(signal.SIGINT)
+    time.sleep(2)
+    process.send_signal(signal.SIGINT)
+    second = time.monotonic()
+    try:
+        output = process.communicate(timeout=120)[0]
+    finally:
+        leftover = _runner_pids(run_id, within_s=5)
+        _kill(leftover)
+    assert not leftover, f"runner processes left behind: {leftover}"
+    assert process.returncode == 130, output
+    assert time.monotonic() - second < 60
+    (run_dir,) = runs(tmp_path)
+    result = read_result(run_dir / "result.json")
+    assert result["status"] == "cancelled" and "interrupted" in result["error"]["message"]
+    assert "interrupted again while stopping the run: sending SIGKILL" in (run_dir / "run.log").read_text()
+
+
+def test_stale_staging_entry_is_moved_and_a_live_one_kept(tmp_path):
+    """An entry no live orchestrator owns (its own was killed) is reported and moved by the next
+    bench; an entry a live orchestrator claimed (here: this test process) is left alone."""
+    from orchestrator.staging import StagingOwner
+
+    stale = tmp_path / ".staging" / "20260101T000000Z-crashing-perov5_heat_ref-s0-dead"
+    stale.mkdir(parents=True)
+    (stale / "result.json").write_text('{"status": "ok"}')
+    owner = StagingOwner(tmp_path)
+    owner.claim("20260101T000000Z-other-live")
+    live = tmp_path / ".staging" / "20260101T000000Z-other-live"
+    live.mkdir()
+    out = run_mateval(["bench", "--model", "mean_baseline", "--task", "perov5_heat_ref", "--results-dir", str(tmp_path),
+                       "--no-report", "--quiet", *SMALL], cwd=REPO_ROOT, env=ENV)
+    assert out.returncode == 0, out.stdout + out.stderr
+    text = out.stdout.replace("\n", " ")
+    assert f"stale staging entry .staging/{stale.name} (result.json with status ok" in text
+    assert (tmp_path / ".staging-stale" / stale.name / "result.json").is_file() and not stale.exists()
+    assert live.is_dir() and "other-live" not in text
+    assert len(runs(tmp_path)) == 1  # the stale entry is not counted as a run
+    owner.release()
+    assert not owner.path.exists()
