@@ -52,13 +52,13 @@ def test_run_log_replaced_by_a_link_to_a_host_file_is_never_read(tmp_path):
     runs = by_model(results_dir)
     run_dir, bad = runs["crashing"]
     assert runs["mean_baseline"][1]["status"] == "ok"
-    assert bad["status"] == "failed" and bad["error"]["type"] == "Crashed"
-    assert "run.log was replaced by a symbolic link during the run; not read" in bad["error"]["message"]
-    assert any("symbolic link" in note for note in bad["notes"])
     assert SECRET not in (run_dir / "result.json").read_text()
     assert SECRET not in out.stdout
     (report,) = results_dir.glob("report-*.html")
     assert SECRET not in report.read_text()
+    assert bad["status"] == "failed" and bad["error"]["type"] == "Crashed"
+    assert "run.log was replaced by a symbolic link during the run; not read" in bad["error"]["message"]
+    assert any("symbolic link" in note for note in bad["notes"])
     # the real log is kept, the link moved aside (never followed), the host file untouched
     assert (run_dir / "run.log.refused").is_symlink()
     log = (run_dir / "run.log").read_text()
