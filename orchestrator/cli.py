@@ -270,7 +270,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
     runs, finished, data_cache = [], [], {}
     for spec in specs:
         staging = results.prepare(results_root, spec)
-        failed = results.stage_inputs(spec, staging, data_cache)
+        try:
+            failed = results.stage_inputs(spec, staging, data_cache)
+        except Exception as exc:  # noqa: BLE001 - e.g. a full disk while recording the failure: this run only
+            results.append_log(staging, f"mateval: the run could not be prepared: {type(exc).__name__}: {exc}")
+            failed = {"status": "failed", "error": {"message": f"could not be prepared: {type(exc).__name__}: {exc}"}}
         if failed is None:
             runs.append((spec, staging))
             continue
