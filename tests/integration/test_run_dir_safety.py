@@ -14,8 +14,11 @@ the real perov_5 subset in data/:
 import shutil
 from pathlib import Path
 
+import pytest
+
 from runner.result import read_result
 from tests.conftest import FIXTURE_MODELS, REPO_ROOT, run_mateval
+from tests.integration.test_fault_injection import LOCAL_BASE, docker_fixture_images  # noqa: F401 - a fixture
 
 ENV = {"MATEVAL_IMAGES": str(FIXTURE_MODELS)}
 SMALL = ["--max-samples", "train=60,val=20,test=60", "--interval", "0.2", "--quiet"]
@@ -42,12 +45,21 @@ def by_model(results_dir: Path) -> dict[str, tuple[Path, dict]]:
 
 
 def test_run_log_replaced_by_a_link_to_a_host_file_is_never_read(tmp_path):
+    check_link_log(tmp_path, ["--backend", "local"])
+
+
+@pytest.mark.docker
+def test_run_log_replaced_by_a_link_in_a_container_is_never_read(docker_fixture_images, tmp_path):  # noqa: F811
+    check_link_log(tmp_path, ["--backend", "docker", "--base-image", LOCAL_BASE, "--gpus", "none"])
+
+
+def check_link_log(tmp_path: Path, backend: list[str]) -> None:
     secret = tmp_path / "host-file.txt"
     secret.write_text(SECRET + "\n")
     results_dir = tmp_path / "results"
     out = run_mateval(["bench", "--grid", str(suite(tmp_path, f"mode: link_log, link_target: '{secret}'")),
-                       "--backend", "local", "--results-dir", str(results_dir), *SMALL],
-                      cwd=REPO_ROOT, env=ENV, timeout=600)
+                       *backend, "--results-dir", str(results_dir), *SMALL],
+                      cwd=REPO_ROOT, env=ENV, timeout=900)
     assert out.returncode == 1, out.stdout[-3000:]
     runs = by_model(results_dir)
     run_dir, bad = runs["crashing"]
