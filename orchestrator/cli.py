@@ -280,7 +280,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
     roots = registry.data_roots(args.data_dir)
     kept: list[Path] = []
     if args.resume:
-        planned, already = plan.drop_completed(planned, settings, roots, results.run_dirs(results_root))
+        unreadable: list[tuple[Path, str]] = []
+        planned, already = plan.drop_completed(planned, settings, roots, results.run_dirs(results_root), unreadable)
+        for directory, reason in unreadable:
+            console.print(f"mateval: resume: {directory.name} skipped, its result cannot be read: {reason}",
+                          markup=False)
         for item, directory in already:
             console.print(f"mateval: resume: {item.manifest.name} on {item.task} seed {item.seed} already ok in "
                           f"{directory.name}; not run again", markup=False)
@@ -303,11 +307,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
     for spec in specs:
         owner.claim(spec.run_id)
         staging = results.prepare(results_root, spec)
-        failed = results.stage_inputs(spec, staging, data_cache)
+        try:
+            failed = results.stage_inputs(spec, staging, data_cache)
+        except Exception as exc:  # noqa: BLE001 - e.g. a full disk while recording the failure: this run only
+            results.append_log(staging, f"mateval: the run could not be prepared: {type(exc).__name__}: {exc}")
+            failed = {"status": "failed", "error": {"message": f"could not be prepared: {type(exc).__name__}: {exc}"}}
         if failed is None:
             runs.append((spec, staging))
             continue
-        finished.append(results.publish(staging, results_root))
+        try:
+            finished.append(results.publish(staging, results_root))
+        except OSError as exc:
+            console.print(f"mateval: {spec.run_id}: not published, left in {staging}: {exc}", markup=False)
         console.print(f"mateval: {spec.run_id}: status {failed['status']} ({failed['error']['message']})",
                       markup=False)
     if runs:
@@ -321,11 +332,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     collect_s = [0.0]
 
+    collected: set[str] = set()
+
     def done(spec: RunSpec, staging: Path, outcome) -> dict:
+        """Finalize and publish one run; never raises (:func:`orchestrator.results.collect`)."""
         begin = time.monotonic()
-        result = results.finalize(staging, spec, outcome)
-        finished.append(results.publish(staging, results_root))
-        console.print(f"mateval: {spec.run_id}: status {result['status']}", markup=False)
+        collected.add(spec.run_id)
+        result, directory, problem = results.collect(staging, spec, outcome, results_root)
+        if directory is not None:
+            finished.append(directory)
+        console.print(f"mateval: {spec.run_id}: status {result['status']}" + (f" ({problem})" if problem else ""),
+                      markup=False)
         collect_s[0] += time.monotonic() - begin
         return result
 
@@ -341,8 +358,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         error = exc
         console.print(f"mateval: {exc}", markup=False)
     finally:
-        for _, staging in runs:  # never started: nothing to keep
-            if staging.exists() and not (staging / "result.json").exists():
+        for spec, staging in runs:  # never started: nothing to keep (a collected run keeps its run.log)
+            if spec.run_id not in collected and staging.exists() and not (staging / "result.json").exists():
                 shutil.rmtree(staging, ignore_errors=True)
     run_s = time.monotonic() - runs_started - collect_s[0]
     collection_started = time.monotonic()
@@ -499,6 +516,8 @@ def cmd_check_result(args: argparse.Namespace) -> int:
                 found = results.rescore(run_dir, roots, run_dir.parent / ".cache")
         except ResultError as exc:
             found = [str(exc)]
+        except Exception as exc:  # noqa: BLE001 - one bad file never stops the check of the others
+            found = [f"{name}: cannot be read: {type(exc).__name__}: {str(exc)[:500]}"]
         if found:
             failed += 1
             for line in found:

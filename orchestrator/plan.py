@@ -192,10 +192,13 @@ def run_key(model: str, task: str, seed: int, config: str | None, data_sha: dict
     return model, task, seed, config, tuple(sorted(data_sha.items()))
 
 
-def completed(run_dirs: Iterable[Path]) -> dict[tuple, Path]:
-    """``run_key -> run directory`` of every readable ``ok`` result among ``run_dirs``."""
+def completed(run_dirs: Iterable[Path], unreadable: list[tuple[Path, str]] | None = None) -> dict[tuple, Path]:
+    """``run_key -> run directory`` of every readable ``ok`` result among ``run_dirs``; the
+    ``(directory, reason)`` of each unreadable one is appended to ``unreadable`` when given."""
     done = {}
     for record in read_runs(run_dirs):
+        if not record.ok and unreadable is not None:
+            unreadable.append((Path(record.directory), record.error or "unreadable result"))
         if not record.ok or record.status != "ok" or not record.result.get("config_sha256"):
             continue
         key = run_key(record.model, record.task, record.seed, record.result["config_sha256"],
@@ -205,12 +208,15 @@ def completed(run_dirs: Iterable[Path]) -> dict[tuple, Path]:
 
 
 def drop_completed(plan: list[Planned], settings: Settings, data_roots: list[Path],
-                   run_dirs: Iterable[Path]) -> tuple[list[Planned], list[tuple[Planned, Path]]]:
+                   run_dirs: Iterable[Path], unreadable: list[tuple[Path, str]] | None = None
+                   ) -> tuple[list[Planned], list[tuple[Planned, Path]]]:
     """Split the plan into runs still to do and ``(run, existing ok run directory)`` pairs.
 
     A run whose dataset cannot be found stays in the plan (it will fail with the loader's error).
+    A run directory whose result cannot be read is skipped (its runs are done again) and, when
+    ``unreadable`` is given, appended to it as ``(directory, reason)``.
     """
-    done = completed(run_dirs)
+    done = completed(run_dirs, unreadable)
     data_sha: dict[str, dict[str, str] | None] = {}  # by dataset: several tasks read the same files
     todo, skipped = [], []
     for item in plan:

@@ -22,10 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.backends.base import RunOutcome
+from runner import safefiles
 from runner.result import ResultError, base_result, log_tail, read_result, write_result
 from runner.wire import LOG_FILE, RESULT_FILE, SPEC_FILE, RunSpec, new_run_id
 
-__all__ = ["new_run_id", "prepare", "stage_inputs", "score", "finalize", "publish", "run_dirs"]
+__all__ = ["new_run_id", "prepare", "stage_inputs", "score", "finalize", "collect", "publish", "run_dirs",
+           "append_log", "secure_log"]
 
 STAGING = ".staging"
 
@@ -67,8 +69,7 @@ def stage_inputs(spec: RunSpec, staging: Path, cache: dict | None = None) -> dic
         write_model_inputs(spec, staging, data)
         return None
     except Exception as exc:  # noqa: BLE001 - recorded as this run's failure; the suite goes on
-        with open(staging / LOG_FILE, "a") as log:
-            log.write(f"mateval: cannot prepare the run's data: {type(exc).__name__}: {exc}\n")
+        append_log(staging, f"mateval: cannot prepare the run's data: {type(exc).__name__}: {exc}")
         result = record_failure(spec, staging, exc, phase="prepare")
         result["error"]["log_tail"] = log_tail(staging / LOG_FILE)
         write_result(staging, result)
@@ -79,7 +80,7 @@ def score(staging: Path, spec: RunSpec) -> dict[str, Any]:
     """Run the scoring stage (``python -m runner.score``, this interpreter: mateval's own
     environment) on a run whose model stage ended ``ok``; its output goes to ``run.log``. Returns
     the result it wrote; if it wrote none (it crashed), the run is recorded ``failed`` here."""
-    with open(staging / LOG_FILE, "a") as log:
+    with safefiles.open_append(staging / LOG_FILE) as log:
         log.write("mateval: scoring stage (python -m runner.score, mateval's environment)\n")
         log.flush()
         process = subprocess.run([sys.executable, "-m", "runner.score", str(staging)], input=spec.to_json(),
@@ -151,15 +152,18 @@ def finalize(staging: Path, spec: RunSpec, outcome: RunOutcome, scoring: bool = 
     """
     staging = Path(staging)
     path = staging / RESULT_FILE
+    refused = secure_log(staging)
     log_text = log_tail(staging / LOG_FILE)
     problem = None
     try:
         result = read_result(path)
     except ResultError as exc:
         result, problem = None, str(exc)
-        if path.exists():
+        if os.path.lexists(path):
             os.replace(path, staging / "result.invalid.json")
     if result is not None:
+        if refused:
+            result["notes"] = [*result.get("notes", []), refused]
         _record_backend(result, outcome)
         forced = _forced_status(outcome, spec)
         if forced and result["status"] != forced[0] and not (forced[0] == "cancelled" and result["status"] == "ok") \
@@ -182,10 +186,13 @@ def finalize(staging: Path, spec: RunSpec, outcome: RunOutcome, scoring: bool = 
     status, error_type, message = _status_from_outcome(outcome, spec)
     result = base_result(spec)
     result["status"] = status
-    result["error"] = {"type": error_type, "message": message + (f"; {problem}" if path.exists() or
-                                                                  (staging / 'result.invalid.json').exists() else ""),
+    invalid = os.path.lexists(staging / "result.invalid.json")
+    result["error"] = {"type": error_type, "message": message + (f"; {problem}" if invalid else "")
+                       + (f"; {refused}" if refused else ""),
                        "phase": None, "traceback": None, "log_tail": log_text}
-    if (staging / "result.invalid.json").exists():
+    if refused:
+        result["notes"].append(refused)
+    if invalid:
         result["files"]["invalid_result"] = "result.invalid.json"
     _record_backend(result, outcome)
     write_result(staging, result)
@@ -237,6 +244,99 @@ def rescore(run_dir: Path, data_roots: list[Path], cache_dir: Path | None = None
     return found
 
 
+def append_log(run_dir: Path, line: str) -> None:
+    """Append ``line`` to the run's ``run.log`` without following a link the model may have put
+    there (:func:`runner.safefiles.open_append`); a log that cannot be written is left alone (the
+    line is lost, never written elsewhere)."""
+    try:
+        with safefiles.open_append(Path(run_dir) / LOG_FILE) as log:
+            log.write(line.rstrip("\n") + "\n")
+    except OSError:
+        pass
+
+
+def _kind(path: Path) -> str:
+    """What ``path`` is, for a note: ``"a symbolic link"``, ``"a FIFO"``, ``"a directory"``, ..."""
+    import stat
+
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return "gone"
+    for test, name in ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
+                       (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device")):
+        if test(mode):
+            return name
+    return "a regular file"
+
+
+def secure_log(run_dir: Path) -> str | None:
+    """Make ``run_dir/run.log`` a regular file again if the model replaced it (a symbolic link, a
+    FIFO, a directory): the replacement is moved to ``run.log.refused`` (renamed, never read nor
+    followed) and a fresh ``run.log`` says so. The backends do the same while the run's log is
+    still open (:func:`orchestrator.backends.base.keep_log`), putting the real log back.
+
+    Returns the note for the run's record when ``run.log.refused`` exists (``"run.log was replaced
+    by a symbolic link during the run; not read (kept as run.log.refused)"``), else ``None``.
+    """
+    run_dir = Path(run_dir)
+    log, refused = run_dir / LOG_FILE, run_dir / f"{LOG_FILE}.refused"
+    try:
+        safefiles.open_file(log, run_dir).close()
+    except safefiles.RefusedFile:
+        try:
+            os.replace(log, refused)  # renames the link itself, never its target
+        except OSError as exc:
+            return f"{LOG_FILE} is {_kind(log)}; not read, and it could not be moved aside: {type(exc).__name__}: {exc}"
+        append_log(run_dir, f"mateval: {LOG_FILE} had been replaced by {_kind(refused)}; not read "
+                            f"(kept as {LOG_FILE}.refused)")
+    except OSError:
+        pass
+    if not os.path.lexists(refused):
+        return None
+    return f"{LOG_FILE} was replaced by {_kind(refused)} during the run; not read (kept as {LOG_FILE}.refused)"
+
+
+def collect(staging: Path, spec: RunSpec, outcome: RunOutcome, results_root: Path,
+            scoring: bool = True) -> tuple[dict[str, Any], Path | None, str | None]:
+    """Finalize (:func:`finalize`) and publish (:func:`publish`) one run; never raises, so one bad
+    run never stops a suite.
+
+    Any error while finalizing (an unreadable result, a schema failure, a full disk: ``OSError``
+    ``ENOSPC`` when writing) is recorded for that run: a ``failed`` result with error type
+    ``CollectError`` naming it, written if the disk allows, and a line in ``run.log`` (kept). The
+    directory is published even when no result could be written (readers then name it as
+    unreadable); if it cannot be published either it stays in ``.staging``.
+
+    Returns:
+        ``(result, published directory or None, problem or None)``: the result as finalized or as
+        recorded after the error; ``problem`` says what went wrong while collecting.
+    """
+    staging = Path(staging)
+    problem = None
+    try:
+        result = finalize(staging, spec, outcome, scoring=scoring)
+    except Exception as exc:  # noqa: BLE001 - recorded for this run; the suite goes on
+        problem = f"the run could not be collected: {type(exc).__name__}: {str(exc)[:2000]}"
+        append_log(staging, f"mateval: {problem}")
+        result = base_result(spec)
+        result["error"] = {"type": "CollectError", "message": problem, "phase": "collect",
+                           "traceback": None, "log_tail": log_tail(staging / LOG_FILE)}
+        _record_backend(result, outcome)
+        try:
+            if os.path.lexists(staging / RESULT_FILE):
+                os.replace(staging / RESULT_FILE, staging / "result.invalid.json")
+                result["files"]["invalid_result"] = "result.invalid.json"
+            write_result(staging, result)
+        except Exception as again:  # noqa: BLE001 - e.g. the disk is still full
+            problem += f"; no result could be written either: {type(again).__name__}: {again}"
+    try:
+        return result, publish(staging, results_root), problem
+    except Exception as exc:  # noqa: BLE001 - the run stays in .staging, named
+        message = f"not published, left in {staging}: {type(exc).__name__}: {exc}"
+        return result, None, f"{problem}; {message}" if problem else message
+
+
 def publish(staging: Path, results_root: Path) -> Path:
     """Seal a finalized staging directory (:func:`orchestrator.integrity.seal`: every file's sha256
     in ``result.json``, ``result.json``'s own in ``result.sha256``) and move it to
@@ -253,8 +353,7 @@ def publish(staging: Path, results_root: Path) -> Path:
     try:
         seal(staging)
     except (ResultError, OSError) as exc:  # recorded in the log; the reader then names the run
-        with open(Path(staging) / LOG_FILE, "a") as log:
-            log.write(f"mateval: the run could not be sealed: {exc}\n")
+        append_log(staging, f"mateval: the run could not be sealed: {exc}")
     os.rename(staging, destination)
     return destination
 

@@ -87,8 +87,10 @@ def _task_spec(data: Any, path: Path) -> TaskSpec:
 def _samples(path: Path, decode_target, with_targets: bool) -> Iterable[Sample]:
     from pymatgen.core import Structure
 
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
+    from runner import safefiles
+
+    try:
+        for number, line in enumerate(safefiles.iter_lines(path), start=1):
             if not line.strip():
                 continue
             try:
@@ -96,8 +98,10 @@ def _samples(path: Path, decode_target, with_targets: bool) -> Iterable[Sample]:
                 structure = Structure.from_dict(entry["structure"])
                 target = decode_target(entry["target"]) if with_targets else None
                 yield Sample(id=str(entry["id"]), structure=structure, target=target)
-            except (ValueError, KeyError, TypeError) as exc:
+            except (ValueError, KeyError, TypeError, RecursionError) as exc:
                 raise InputsError(f"{path}: line {number}: {type(exc).__name__}: {exc}") from None
+    except OSError as exc:  # RefusedFile: a link or not a regular file
+        raise InputsError(f"{path}: {safefiles.describe(exc)}") from None
 
 
 def read_inputs(run_dir: Path, decode_target=None) -> ModelInputs:
@@ -109,10 +113,14 @@ def read_inputs(run_dir: Path, decode_target=None) -> ModelInputs:
     """
     folder = Path(run_dir) / INPUTS_DIR
     path = folder / TASK_FILE
+    from runner import safefiles
+
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        document = safefiles.load_json(path)
     except (OSError, ValueError) as exc:
-        raise InputsError(f"{path}: cannot read the task file: {exc}") from None
+        raise InputsError(f"{path}: cannot read the task file: {safefiles.describe(exc)}") from None
+    if not isinstance(document, dict):
+        raise InputsError(f"{path}: holds a JSON {type(document).__name__}, expected an object")
     task = _task_spec(document.get("task"), path)
     if decode_target is None:
         from runner.tasks import get_task_type

@@ -59,7 +59,9 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with open(tmp, "wb") as handle:
+        tmp.unlink(missing_ok=True)  # a link planted under this name is removed, never followed
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644),
+                       "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
@@ -108,17 +110,19 @@ def read_result(path: Path) -> dict[str, Any]:
         ResultError: missing or unreadable, not valid JSON (truncated?), not a JSON object, or a
             schema failure; the message starts with the path and names the failing field(s).
     """
+    from runner import safefiles
+
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        result = safefiles.load_json(path)
     except FileNotFoundError:
         raise ResultError(f"{path}: {path.name} not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ResultError(f"{path}: cannot be read: {type(exc).__name__}: {exc}") from exc
-    try:
-        result = json.loads(text)
-    except ValueError as exc:
-        raise ResultError(f"{path}: not valid JSON (truncated?): {exc}") from exc
+    except safefiles.RefusedFile as exc:
+        raise ResultError(f"{path}: {exc.name} {exc.reason}; not read") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise ResultError(f"{path}: not valid JSON (truncated?): {exc}") from None
+    except (OSError, MemoryError) as exc:
+        raise ResultError(f"{path}: cannot be read: {type(exc).__name__}: {exc}") from None
     if not isinstance(result, dict):
         raise ResultError(f"{path}: holds a JSON {type(result).__name__}, expected an object")
     validate_result(result, source=str(path))
@@ -131,7 +135,9 @@ def write_csv(path: Path, columns: Mapping[str, list]) -> None:
     rows = zip(*(columns[name] for name in names))
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", newline="") as handle:
+    tmp.unlink(missing_ok=True)  # a link planted under this name is removed, never followed
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644),
+                   "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(names)
         writer.writerows(rows)
@@ -139,9 +145,16 @@ def write_csv(path: Path, columns: Mapping[str, list]) -> None:
 
 
 def log_tail(path: Path, max_lines: int = 60, max_chars: int = 8000) -> str | None:
-    """The last lines of a log file, or ``None`` when there is none."""
+    """The last lines of a log file of a run directory (read from the end, at most
+    :data:`runner.safefiles.MAX_LOG_TAIL_BYTES`), or ``None`` when there is none. A log that is a
+    symbolic link or not a regular file is not read: the text says so instead (e.g.
+    ``"run.log is a symbolic link; not read"``)."""
+    from runner import safefiles
+
     try:
-        lines = Path(path).read_text(errors="replace").splitlines()
+        lines = safefiles.read_tail(path).splitlines()
+    except safefiles.RefusedFile as exc:
+        return f"{exc.name} {exc.reason}; not read"
     except OSError:
         return None
     return "\n".join(lines[-max_lines:])[-max_chars:]

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from runner import safefiles
 from runner.wire import LOG_FILE, RunSpec
 
 
@@ -38,6 +39,34 @@ class RunOutcome:
     error_type: str | None = None
     details: dict = field(default_factory=dict)
     slurm: dict = field(default_factory=dict)
+
+
+def keep_log(log, log_path: Path) -> None:
+    """Put the run's real log back at ``log_path`` if the model replaced the file the backend
+    writes (``log``, opened ``"a+"`` before the model started) by something else (a symbolic link
+    to a host file, a FIFO, another file): the replacement is moved to ``run.log.refused``, never
+    read nor followed (:func:`orchestrator.results.finalize` names it in the run's record), and
+    what the backend wrote is copied into a new ``run.log``. Never raises."""
+    import os
+    import shutil
+
+    try:
+        log.flush()
+        ours = os.fstat(log.fileno())
+        try:
+            there = os.lstat(log_path)
+            if (there.st_dev, there.st_ino) == (ours.st_dev, ours.st_ino):
+                return
+            os.replace(log_path, Path(log_path).with_name(f"{LOG_FILE}.refused"))
+        except FileNotFoundError:
+            pass
+        log.seek(0)
+        with safefiles.open_append(log_path) as fresh:
+            shutil.copyfileobj(log, fresh)
+            fresh.write("mateval: run.log was replaced during the model stage; the replacement is kept as "
+                        "run.log.refused (not read) and this log restored\n")
+    except (OSError, ValueError):
+        pass
 
 
 class Backend(abc.ABC):
@@ -82,8 +111,11 @@ class Backend(abc.ABC):
             try:
                 outcome = self.run(spec, staging, spec.timeout_s, staging / LOG_FILE, echo)
             except KeyboardInterrupt:
-                with open(staging / LOG_FILE, "a") as log:
-                    log.write("mateval: the orchestrator was interrupted; the run was stopped\n")
+                try:
+                    with safefiles.open_append(staging / LOG_FILE) as log:  # never through a planted link
+                        log.write("mateval: the orchestrator was interrupted; the run was stopped\n")
+                except OSError:
+                    pass
                 finished(spec, staging, RunOutcome(exit_code=None, timed_out=False, wall_s=0.0, cancelled=True,
                                                    message="the orchestrator was interrupted; the run was stopped"))
                 raise

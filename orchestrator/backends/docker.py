@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from orchestrator.backends.base import Backend, RunOutcome
+from orchestrator.backends.base import Backend, RunOutcome, keep_log
 from orchestrator.images import DEFAULT_BASE_IMAGE, ensure_model_image
 from runner.wire import SPEC_FILE, RunSpec
 
@@ -203,7 +203,7 @@ class DockerBackend(Backend):
 
         start = time.monotonic()
         details = {"base_image": self.base_image, "gpus": self.gpus, "memory_limit": self.memory, "cpus": self.cpus}
-        with open(log_path, "a", buffering=1) as log:
+        with open(log_path, "a+", buffering=1) as log:  # "+": keep_log reads it back
             def say(line: str) -> None:
                 log.write(line + "\n")
                 if echo:
@@ -265,6 +265,7 @@ class DockerBackend(Backend):
                 raise
             finally:
                 reader.join(timeout=10)
+                keep_log(log, log_path)
                 try:
                     container.reload()
                     state = container.attrs.get("State", {})

@@ -30,7 +30,7 @@ from typing import Callable
 from typing import Sequence
 
 from orchestrator import envs
-from orchestrator.backends.base import Backend, RunOutcome
+from orchestrator.backends.base import Backend, RunOutcome, keep_log
 from runner.wire import RunSpec
 
 #: seconds between SIGTERM (the runner then writes its result) and SIGKILL at a timeout
@@ -146,7 +146,7 @@ class LocalBackend(Backend):
     def run(self, spec: RunSpec, run_dir: Path, timeout_s: float, log_path: Path,
             echo: Callable[[str], None] | None = None) -> RunOutcome:
         start = time.monotonic()
-        with open(log_path, "a", buffering=1) as log:
+        with open(log_path, "a+", buffering=1) as log:  # "+": keep_log reads it back
             def say(line: str) -> None:
                 log.write(f"mateval: {line}\n")
                 if echo is not None:
@@ -184,4 +184,5 @@ class LocalBackend(Backend):
                 raise
             finally:
                 reader.join(timeout=10)
+                keep_log(log, log_path)
         return RunOutcome(exit_code=process.returncode, timed_out=timed_out, wall_s=time.monotonic() - start)

@@ -47,6 +47,7 @@ from orchestrator.registry import REPO_ROOT
 from orchestrator.yamlfile import read_yaml, schema_problems
 from runner.numeric import Rule
 from runner.result import utc_now
+from runner import safefiles
 from runner.wire import LOG_FILE, RESULT_FILE, SPEC_FILE, RunSpec
 
 #: Slurm states after which a job will not run again
@@ -313,7 +314,7 @@ class SlurmBackend(Backend):
                 info = {"job_id": str(job.job_id), "partition": self.config.partition, "account": self.config.account,
                         "time_limit_min": time_min, "container": self.config.container, "image": image,
                         "submitted_at": submitted}
-                with open(run_dir / LOG_FILE, "a") as log:
+                with safefiles.open_append(run_dir / LOG_FILE) as log:  # never through a planted link
                     log.write(f"mateval: {submitted} submitted as Slurm job {job.job_id} (time limit {time_min} min, "
                               f"container {self.config.container}): {' '.join(command)}\n")
                 tracked.append((spec, run_dir, job, info))
@@ -389,11 +390,17 @@ class SlurmBackend(Backend):
             try:
                 exit_code = int(job.result())
             except Exception as exc:  # the job function raised (e.g. the runner could not be started)
-                with open(run_dir / LOG_FILE, "a") as log:
-                    log.write(f"mateval: the Slurm job function failed: {exc}\n")
+                try:
+                    with safefiles.open_append(run_dir / LOG_FILE) as log:  # never through a planted link
+                        log.write(f"mateval: the Slurm job function failed: {exc}\n")
+                except OSError:
+                    pass
         node = job.watcher.get_info(job.job_id, mode="cache").get("NodeList")
         info = dict(info, node=node if node and node != "None assigned" else None, exit_code=exit_code)
-        self._collect_job_logs(job, run_dir, state)
+        try:
+            self._collect_job_logs(job, run_dir, state)
+        except OSError as exc:  # e.g. run.log replaced by a link: finalize records it; the suite goes on
+            self.say(f"slurm: {run_dir.name}: the job's logs could not be appended to {LOG_FILE}: {exc}")
         outcome = outcome_from_state(state, exit_code, wall_s, info)
         if interrupted:
             outcome.cancelled = True
@@ -404,7 +411,7 @@ class SlurmBackend(Backend):
     @staticmethod
     def _collect_job_logs(job, run_dir: Path, state: str) -> None:
         """Copy the job's stdout/stderr into the run directory and append their tails to run.log."""
-        with open(run_dir / LOG_FILE, "a") as log:
+        with safefiles.open_append(run_dir / LOG_FILE) as log:  # never through a planted link
             log.write(f"mateval: {utc_now()} Slurm job {job.job_id} ended with state {state}\n")
             for source, name in ((job.paths.stdout, "slurm.out"), (job.paths.stderr, "slurm.err")):
                 if not Path(source).exists():

@@ -16,16 +16,15 @@ __all__ = ["run_file", "read_csv", "safe_plot", "timeseries_figure", "loss_figur
 
 def run_file(run_dir: Path, result: Mapping, key: str, default: str) -> Path:
     """Path of a run file named in ``result['files'][key]``, kept inside the run directory
-    (``run_dir / default`` when not named or pointing outside)."""
+    (``run_dir / default`` when not named, absolute, climbing out with ``..`` or through a
+    directory that is a symbolic link). No link is resolved here: the readers
+    (:mod:`runner.safefiles`) refuse a file that is one."""
     name = dig(result, "files", key)
-    if isinstance(name, str) and name:
-        candidate = (run_dir / name).resolve()
-        try:
-            candidate.relative_to(run_dir.resolve())
-            return candidate
-        except ValueError:
-            pass
-    return run_dir / default
+    if isinstance(name, str) and name and not Path(name).is_absolute() and ".." not in Path(name).parts:
+        parts = Path(name).parts
+        if not any((Path(run_dir).joinpath(*parts[:i])).is_symlink() for i in range(1, len(parts))):
+            return Path(run_dir) / name
+    return Path(run_dir) / default
 
 
 def safe_plot(fig: Figure, make: Callable[[], str | None], empty_note: str) -> Figure:
@@ -45,12 +44,22 @@ def safe_plot(fig: Figure, make: Callable[[], str | None], empty_note: str) -> F
 
 def read_csv(path: Path, required: Sequence[str], dtype: Mapping[str, Any] | None = None):
     """``(frame, None)`` or ``(None, note)`` for a CSV that must contain ``required`` columns."""
+    import io
+
     import pandas as pd
 
-    if not path.is_file():
-        return None, f"{path.name} not found — figure skipped."
+    from runner import safefiles
+
     try:
-        frame = pd.read_csv(path, dtype=dtype) if dtype else pd.read_csv(path)
+        data = safefiles.read_bytes(path, safefiles.MAX_CSV_BYTES, root=path.parent)
+    except FileNotFoundError:
+        return None, f"{path.name} not found — figure skipped."
+    except safefiles.RefusedFile as exc:
+        return None, f"{exc.name} {exc.reason}; not read — figure skipped."
+    except OSError as exc:
+        return None, f"{path.name} could not be read ({type(exc).__name__}: {exc}) — figure skipped."
+    try:
+        frame = pd.read_csv(io.BytesIO(data), dtype=dtype) if dtype else pd.read_csv(io.BytesIO(data))
     except Exception as exc:  # noqa: BLE001 - pandas raises many types for bad files
         return None, f"{path.name} could not be read ({type(exc).__name__}: {exc}) — figure skipped."
     missing = [c for c in required if c not in frame.columns]

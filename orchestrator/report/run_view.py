@@ -206,9 +206,14 @@ def _normalise_error(err: Any) -> dict | None:
 
 
 def _log_tail(path: Path) -> str | None:
+    """The last lines of the run's log, read from the end and never through a symbolic link (a
+    refused log gives the reason instead, e.g. ``"run.log is a symbolic link; not read"``)."""
+    from runner import safefiles
+
     try:
-        with path.open("r", encoding="utf-8", errors="replace") as fh:
-            lines = fh.readlines()[-_LOG_TAIL_LINES:]
+        lines = safefiles.read_tail(path, root=path.parent).splitlines()[-_LOG_TAIL_LINES:]
+    except safefiles.RefusedFile as exc:
+        return f"{exc.name} {exc.reason}; not read"
     except OSError:
         return None
-    return "".join(lines).rstrip() or None
+    return "\n".join(lines).rstrip() or None

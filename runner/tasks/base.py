@@ -190,12 +190,18 @@ def read_columns(path: Path, required: Sequence[str], max_bytes: int = MAX_OUTPU
         OutputError: missing, not a regular file, larger than ``max_bytes``, a missing column or a
             ragged row (file and line named).
     """
+    import io
+
+    from runner import safefiles
+
     path = Path(path)
-    if path.is_symlink() or not path.is_file():
-        raise OutputError(f"{path}: the model output is missing or not a regular file")
-    if path.stat().st_size > max_bytes:
-        raise OutputError(f"{path}: {path.stat().st_size} bytes, more than the {max_bytes} allowed")
-    with open(path, newline="", encoding="utf-8", errors="replace") as handle:
+    try:
+        data = safefiles.read_bytes(path, max_bytes)
+    except FileNotFoundError:
+        raise OutputError(f"{path}: the model output is missing") from None
+    except OSError as exc:  # RefusedFile: a link, not a regular file, too large
+        raise OutputError(f"{path}: {safefiles.describe(exc)}") from None
+    with io.StringIO(data.decode("utf-8", "replace"), newline="") as handle:
         reader = csv.reader(handle)
         header = next(reader, None)
         if header is None:

@@ -346,18 +346,18 @@ class Generation(TaskType):
         return {"generated_structures": self.output_file}
 
     def read_output(self, run_dir: Path, test: Sequence[Sample], task: TaskSpec) -> Any:
-        import json
-
         from pymatgen.core import Structure
 
+        from runner import safefiles
+
         path = Path(run_dir) / self.output_file
-        if path.is_symlink() or not path.is_file():
-            raise OutputError(f"{path}: the model output is missing or not a regular file")
-        if path.stat().st_size > MAX_OUTPUT_BYTES:
-            raise OutputError(f"{path}: larger than {MAX_OUTPUT_BYTES} bytes")
         try:
-            entries = json.loads(path.read_text(encoding="utf-8"))
-        except (ValueError, RecursionError) as exc:
+            entries = safefiles.load_json(path, max_bytes=MAX_OUTPUT_BYTES)
+        except FileNotFoundError:
+            raise OutputError(f"{path}: the model output is missing") from None
+        except OSError as exc:  # RefusedFile: a link, not a regular file, too large, too deep
+            raise OutputError(f"{path}: {safefiles.describe(exc)}") from None
+        except ValueError as exc:
             raise OutputError(f"{path}: not valid JSON: {type(exc).__name__}: {str(exc)[:200]}") from None
         if not isinstance(entries, list) or not entries:
             raise OutputError(f"{path}: expected a non-empty JSON list of structures or null")

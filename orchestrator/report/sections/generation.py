@@ -225,19 +225,16 @@ def _structure_gallery(cif_path: Path, frame) -> dict:
     """Drawings of the first valid generated crystals (``structures``) or a note why there are none."""
     out: dict[str, Any] = {"structures": [], "structures_note": None, "structures_caption": None,
                            "structures_parse_note": None}
+    from runner import safefiles
+
     try:
-        size = cif_path.stat().st_size
+        text = safefiles.read_text(cif_path, _MAX_CIF_BYTES, root=cif_path.parent, errors="replace")
     except FileNotFoundError:
         out["structures_note"] = f"{cif_path.name} not found — no structures drawn."
         return out
-    except OSError as exc:
-        out["structures_note"] = f"{cif_path.name} could not be read ({type(exc).__name__}: {exc}) — no structures drawn."
+    except safefiles.RefusedFile as exc:
+        out["structures_note"] = f"{exc.name} {exc.reason}; not read — no structures drawn."
         return out
-    if size > _MAX_CIF_BYTES:
-        out["structures_note"] = f"{cif_path.name} is larger than {_MAX_CIF_BYTES >> 20} MiB — no structures drawn."
-        return out
-    try:
-        text = cif_path.read_text(encoding="utf-8", errors="replace")
     except OSError as exc:
         out["structures_note"] = f"{cif_path.name} could not be read ({type(exc).__name__}: {exc}) — no structures drawn."
         return out
