@@ -96,7 +96,7 @@ def test_time_limit_is_recorded_as_timeout_with_its_log(slurm_cluster, tmp_path)
     assert "Slurm time limit of 1 min" in result["error"]["message"]
     assert "DUE TO TIME LIMIT" in result["error"]["log_tail"]
     run_dir = results_dir / result["run_id"]
-    assert "loading perov_5" in (run_dir / "run.log").read_text()  # the runner's own output is kept
+    assert "training Crashing model" in (run_dir / "run.log").read_text()  # the runner's own output is kept
     assert (run_dir / "slurm.err").is_file()
 
 
