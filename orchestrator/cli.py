@@ -277,6 +277,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     owner = staging_owner.StagingOwner(results_root)  # held while this process lives: our entries are not stale
     for line in staging_owner.clean_stale(results_root):
         console.print(f"mateval: {line}", markup=False)
+    for line in backend.clean_orphans(results_root, staging_owner.live_claims(results_root)):
+        console.print(f"mateval: {line}", markup=False)
     roots = registry.data_roots(args.data_dir)
     kept: list[Path] = []
     if args.resume:

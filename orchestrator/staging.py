@@ -128,6 +128,21 @@ def _status(directory: Path) -> str | None:
         return None
 
 
+def live_claims(results_root: Path) -> set[str]:
+    """The run ids that live orchestrators claimed in ``<results_root>/.staging`` (owner files of
+    ended processes are deleted on the way)."""
+    staging = Path(results_root) / STAGING
+    live: set[str] = set()
+    if not staging.is_dir():
+        return live
+    owners = [*staging.glob(f"{OWNER_PREFIX}*{OWNER_SUFFIX}"), *staging.glob(".claiming-*")]
+    for owner in owners:  # a ".claiming-" file whose process died before naming it is deleted too
+        held, claimed = _held(owner)
+        if held:
+            live |= claimed
+    return live
+
+
 def stale_entries(results_root: Path) -> list[StaleEntry]:
     """The entries of ``<results_root>/.staging`` that no live orchestrator owns, by name.
 
@@ -138,12 +153,7 @@ def stale_entries(results_root: Path) -> list[StaleEntry]:
         return []
     entries = sorted(p for p in staging.iterdir() if not p.name.startswith(".") and p.is_dir()
                      and not p.is_symlink())  # listed before the owners: a claim precedes its directory
-    live: set[str] = set()
-    owners = [*staging.glob(f"{OWNER_PREFIX}*{OWNER_SUFFIX}"), *staging.glob(".claiming-*")]
-    for owner in owners:  # a ".claiming-" file whose process died before naming it is deleted too
-        held, claimed = _held(owner)
-        if held:
-            live |= claimed
+    live = live_claims(results_root)
     return [StaleEntry(entry, _status(entry)) for entry in entries if entry.name not in live]
 
 

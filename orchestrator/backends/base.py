@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -88,6 +89,12 @@ class Backend(abc.ABC):
             RuntimeError: a model cannot be made ready (the message says which and why).
         """
 
+    def clean_orphans(self, results_root: Path, live_run_ids: set[str]) -> list[str]:
+        """Remove what runs of ``results_root`` left behind on this backend when their orchestrator
+        died (e.g. a container), except runs in ``live_run_ids`` (claimed by a live orchestrator);
+        one line per thing removed. Default: nothing (a local runner dies with its orchestrator)."""
+        return []
+
     def time_limit_s(self, timeout_s: float) -> float:
         """The wall-clock limit this backend will enforce for a run asked to stop at ``timeout_s``
         (a scheduler may round it, e.g. Slurm to whole minutes); recorded as the spec's ``timeout_s``."""
@@ -99,8 +106,9 @@ class Backend(abc.ABC):
 
         ``finished`` finalizes and publishes a run and returns its result (a dict). The default
         runs them one after the other with :meth:`run`; ``start(index, spec)`` is
-        called before each and returns its log echo. A scheduler backend (Slurm) overrides this to
-        submit them all at once.
+        called before each and returns its log echo. An ``OSError`` of one run (a full disk while its
+        log is written) becomes that run's failed outcome: the next run still starts. A scheduler
+        backend (Slurm) overrides this to submit them all at once.
 
         Raises:
             KeyboardInterrupt: after the interrupted run was stopped and passed to ``finished``
@@ -108,8 +116,12 @@ class Backend(abc.ABC):
         """
         for index, (spec, staging) in enumerate(runs, start=1):
             echo = start(index, spec) if start else None
+            started = time.monotonic()
             try:
                 outcome = self.run(spec, staging, spec.timeout_s, staging / LOG_FILE, echo)
+            except OSError as exc:  # e.g. a full disk while the run's log is written: this run only
+                outcome = RunOutcome(exit_code=None, timed_out=False, wall_s=time.monotonic() - started,
+                                     message=f"the run could not be carried out: {exc}")
             except KeyboardInterrupt:
                 try:
                     with safefiles.open_append(staging / LOG_FILE) as log:  # never through a planted link

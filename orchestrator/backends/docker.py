@@ -25,7 +25,15 @@ runner) with:
 - the run's timeout through ``container.wait(timeout=...)``; on expiry the container is stopped
   (SIGTERM, the runner writes its result, then SIGKILL after a grace period);
 - its log streamed to the run log; the container is always removed afterwards (not with
-  ``auto_remove``, which would lose the logs and the exit state).
+  ``auto_remove``, which would lose the logs and the exit state);
+- no orphan: the orchestrator holds the container's standard input open through an attached
+  socket (``stdin_open`` with ``stdin_once``) and the runner watches it
+  (``MATEVAL_STDIN_WATCHDOG=1``, :func:`runner.__main__.watch_stdin`). Whatever ends the
+  orchestrator, ``kill -9`` included, the kernel closes that socket, the daemon closes the
+  container's standard input and the runner stops (SIGTERM to itself, SIGKILL after a grace
+  period), so the container exits. The next ``bench`` in the same results directory removes such
+  a left-over container (:func:`remove_orphans`, by the labels ``org.mateval.run_id`` and
+  ``org.mateval.results``) when no live orchestrator owns its run.
 """
 
 from __future__ import annotations
@@ -40,6 +48,13 @@ from typing import Callable
 from orchestrator.backends.base import Backend, RunOutcome, keep_log
 from orchestrator.images import DEFAULT_BASE_IMAGE, ensure_model_image
 from runner.wire import SPEC_FILE, RunSpec
+
+#: the labels every run's container carries: its run id and its results directory
+RUN_LABEL = "org.mateval.run_id"
+RESULTS_LABEL = "org.mateval.results"
+#: the runner's standard-input watchdog switch (see runner/__main__.py; not imported: the runner
+#: package's entry point is the container's, not the host's)
+WATCHDOG_ENV = "MATEVAL_STDIN_WATCHDOG"
 
 CONTAINER_RUN_DIR = "/mateval/run"
 CONTAINER_IMAGES = "/opt/mateval/images"
@@ -95,6 +110,24 @@ def container_spec(spec: RunSpec, backend: str) -> RunSpec:
     """The spec as a model image sees it: the model folder at ``/opt/mateval/images/<model>``, no
     data roots, no scoring cache (:meth:`runner.wire.RunSpec.for_model`)."""
     return dataclasses.replace(spec.for_model(), model_dir=f"{CONTAINER_IMAGES}/{spec.model}", backend=backend)
+
+
+def close_lifeline(sock) -> None:
+    """Close the socket attached to a container's standard input (docker-py's ``attach_socket``
+    answer: a ``socket.SocketIO`` whose ``close`` alone leaves the connection open while the HTTP
+    response still refers to it), so that the daemon closes that standard input at once."""
+    import socket
+
+    raw = getattr(sock, "_sock", sock)
+    try:
+        raw.shutdown(socket.SHUT_RDWR)
+    except (OSError, AttributeError):
+        pass
+    for closable in (sock, raw):
+        try:
+            closable.close()
+        except (OSError, AttributeError):
+            pass
 
 
 class DockerUnavailable(RuntimeError):
@@ -167,18 +200,22 @@ class DockerBackend(Backend):
         return self._client
 
     def container_options(self, spec: RunSpec, run_dir: Path, image, device_requests: list) -> dict:
-        """Keyword arguments of ``containers.run`` for a run (also what the tests inspect): the
+        """Keyword arguments of ``containers.create`` for a run (also what the tests inspect): the
         confinement of the module docstring (user from :func:`container_user`, ``cap_drop=["ALL"]``,
         ``read_only`` with a tmpfs at :data:`SCRATCH_DIR`, :data:`PIDS_LIMIT`, no network, only the
-        run directory mounted, ``no-new-privileges``) plus the backend's GPU, memory and CPU limits."""
+        run directory mounted, ``no-new-privileges``) plus the backend's GPU, memory and CPU limits,
+        and the open standard input the runner's watchdog watches (``stdin_open`` with
+        ``detach=False``, for which docker-py sets ``StdinOnce``)."""
         volumes = {host: {"bind": inside, "mode": mode} for host, inside, mode in container_mounts(spec, run_dir)}
         uid, gid = container_user()
         environment = {"HOME": SCRATCH_DIR, "MPLCONFIGDIR": f"{SCRATCH_DIR}/matplotlib",
                        "XDG_CACHE_HOME": f"{SCRATCH_DIR}/.cache", "TORCH_HOME": f"{SCRATCH_DIR}/torch",
-                       "MATEVAL_GIT_SHA": spec.git_sha or "", "PYTHONUNBUFFERED": "1"}
-        options = dict(image=image.id, command=[CONTAINER_RUN_DIR], detach=True, user=f"{uid}:{gid}",
+                       "MATEVAL_GIT_SHA": spec.git_sha or "", "PYTHONUNBUFFERED": "1", WATCHDOG_ENV: "1"}
+        labels = {RUN_LABEL: spec.run_id, RESULTS_LABEL: str(Path(run_dir).resolve().parent.parent)}
+        # detach=False: docker-py then sets StdinOnce (stdin closes when our attached socket does)
+        options = dict(image=image.id, command=[CONTAINER_RUN_DIR], detach=False, user=f"{uid}:{gid}",
                        volumes=volumes, shm_size=self.shm_size, network_disabled=True, privileged=False,
-                       environment=environment, labels={"org.mateval.run_id": spec.run_id},
+                       environment=environment, labels=labels, stdin_open=True,
                        device_requests=device_requests, cap_drop=["ALL"], read_only=True,
                        tmpfs={SCRATCH_DIR: "rw,exec,nosuid,nodev,mode=1777"}, pids_limit=PIDS_LIMIT,
                        security_opt=["no-new-privileges"], name=f"mateval-{spec.run_id}"[:128],
@@ -189,6 +226,36 @@ class DockerBackend(Backend):
         if self.cpus:
             options["nano_cpus"] = int(self.cpus * 1e9)
         return options
+
+    def clean_orphans(self, results_root: Path, live_run_ids: set[str]) -> list[str]:
+        """Remove every container of a run of ``results_root`` (label ``org.mateval.results``) that
+        no live orchestrator owns (its run id not in ``live_run_ids``): what a ``kill -9`` of the
+        orchestrator leaves (the runner's watchdog has stopped it by then, or is about to). One line
+        per container removed; nothing when the Docker engine cannot be reached (the run itself
+        will say so)."""
+        import docker.errors
+
+        try:
+            containers = self.client.containers.list(
+                all=True, filters={"label": f"{RESULTS_LABEL}={Path(results_root).resolve()}"})
+        except (RuntimeError, docker.errors.DockerException):
+            return []
+        lines = []
+        for container in containers:
+            run_id = container.labels.get(RUN_LABEL, "")
+            if run_id in live_run_ids:
+                continue
+            try:
+                status = container.status
+                container.remove(force=True)
+            except docker.errors.NotFound:  # removed meanwhile by its own orchestrator
+                continue
+            except docker.errors.DockerException as exc:
+                lines.append(f"cannot remove the container {container.short_id} left by run {run_id}: {exc}")
+                continue
+            lines.append(f"container {container.short_id} of run {run_id} ({status}; the orchestrator that "
+                         f"started it is gone): removed")
+        return lines
 
     def container_spec(self, spec: RunSpec) -> RunSpec:
         """The spec as the container sees it (see :func:`container_spec`)."""
@@ -232,9 +299,18 @@ class DockerBackend(Backend):
             handed = inside[0] != owner[0]  # mateval runs as root: the run directory goes to the container's user
             if handed:
                 hand_over(run_dir, *inside)
+            lifeline = None
             try:
-                container = client.containers.run(**options)
+                container = client.containers.create(**options)
+                try:  # attached before the start: its end is the end of the runner's standard input
+                    lifeline = client.api.attach_socket(container.id, params={"stdin": 1, "stream": 1})
+                    container.start()
+                except BaseException:
+                    container.remove(force=True)
+                    raise
             except BaseException:
+                if lifeline is not None:
+                    close_lifeline(lifeline)
                 if handed:
                     hand_over(run_dir, *owner)
                 raise
@@ -272,6 +348,7 @@ class DockerBackend(Backend):
                     details["oom_killed"] = bool(state.get("OOMKilled"))
                 finally:
                     try:
+                        close_lifeline(lifeline)
                         container.remove(force=True)
                     finally:
                         if handed:  # the files back to the invoking user, links not followed

@@ -120,6 +120,52 @@ def test_docker_suite_records_the_failure_and_runs_the_rest(docker_fixture_image
     assert not client.containers.list(all=True, filters={"label": "org.mateval.run_id"}), "containers left behind"
 
 
+@pytest.mark.docker
+def test_kill_9_of_the_orchestrator_stops_its_container_and_the_next_bench_removes_it(docker_fixture_images,
+                                                                                       tmp_path):
+    """No container outlives its orchestrator: after ``kill -9`` the runner's standard-input
+    watchdog stops the run, and the next bench removes the container and moves the staging entry."""
+    client = docker_fixture_images
+    results = tmp_path / "results"
+    process = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "bench", "--model", "crashing", "--backend",
+                                "docker", "--base-image", LOCAL_BASE, "--gpus", "none", "--results-dir", str(results),
+                                "--no-report", "--set", "mode=hang", "--max-samples", "train=60,val=20,test=60"],
+                               cwd=REPO_ROOT, env=dict(os.environ, **ENV), stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        for line in process.stdout:
+            if "epoch 1" in line or time.monotonic() > deadline:
+                break
+        (staged,) = [p for p in (results / ".staging").iterdir() if not p.name.startswith(".")]
+        run_id = staged.name
+        (container,) = client.containers.list(all=True, filters={"label": f"org.mateval.run_id={run_id}"})
+        assert container.status == "running"
+    finally:
+        process.kill()
+        process.communicate(timeout=60)
+    deadline = time.monotonic() + 60  # the watchdog's SIGTERM at once, its SIGKILL 15 s later at most
+    while container.status != "exited" and time.monotonic() < deadline:
+        time.sleep(1)
+        container.reload()
+    try:
+        assert container.status == "exited", "the container outlived its orchestrator"
+        assert "standard input closed: the orchestrator is gone" in container.logs().decode(errors="replace")
+        out = run_mateval(["bench", "--model", "mean_baseline", "--backend", "docker", "--base-image", LOCAL_BASE,
+                           "--gpus", "none", "--results-dir", str(results), "--no-report", "--set", "epochs=1",
+                           *SMALL], cwd=REPO_ROOT, env=ENV)
+        assert out.returncode == 0, out.stdout[-3000:]
+        text = out.stdout.replace("\n", " ")
+        assert f"container {container.short_id} of run {run_id} (exited; the orchestrator that started it is gone)" \
+            in text
+        assert f"stale staging entry .staging/{run_id}" in text
+        assert not client.containers.list(all=True, filters={"label": f"org.mateval.run_id={run_id}"})
+        assert (results / ".staging-stale" / run_id / "run_spec.json").is_file()
+    finally:
+        for left in client.containers.list(all=True, filters={"label": f"org.mateval.run_id={run_id}"}):
+            left.remove(force=True)
+
+
 def four_run_grid(tmp_path: Path) -> Path:
     path = tmp_path / "four.yaml"
     path.write_text("models: [mean_baseline]\ntasks: [perov5_heat_ref, perov5_has_gap]\nseeds: [0, 1]\n"

@@ -8,16 +8,21 @@ the real perov_5 subset in data/:
 - it writes a ``result.json`` of 100000 nested lists and exits: the suite goes on to the next run,
   the bad run is recorded ``failed`` with a clear error, and ``report``, ``check-result`` and
   ``--resume`` on the results directory exit normally, naming it (also when such a file sits in a
-  published run directory as its ``result.json``).
+  published run directory as its ``result.json``);
+- it fills the file system of the results directory (a real 32 MiB tmpfs, mounted as root) and
+  raises: the suite goes on to the next run, whose own start fails for want of space, and each run
+  is published and named with the full disk in the terminal, with its ``run.log`` kept.
 """
 
+import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from runner.result import read_result
-from tests.conftest import FIXTURE_MODELS, REPO_ROOT, run_mateval
+from tests.conftest import FIXTURE_MODELS, REPO_ROOT, require, run_mateval
 from tests.integration.test_fault_injection import LOCAL_BASE, docker_fixture_images  # noqa: F401 - a fixture
 
 ENV = {"MATEVAL_IMAGES": str(FIXTURE_MODELS)}
@@ -84,10 +89,11 @@ def check_link_log(tmp_path: Path, backend: list[str]) -> None:
     assert SECRET not in (results_dir / "report.html").read_text()
 
 
-def test_deeply_nested_result_never_stops_a_suite(tmp_path):
+def check_deep_result_suite(tmp_path: Path, backend: list[str]) -> tuple[Path, Path]:
+    """The suite with the deeply nested result on a backend: (results directory, the bad run)."""
     results_dir = tmp_path / "results"
-    out = run_mateval(["bench", "--grid", str(suite(tmp_path, "mode: deep_result")), "--backend", "local",
-                       "--results-dir", str(results_dir), *SMALL], cwd=REPO_ROOT, env=ENV, timeout=600)
+    out = run_mateval(["bench", "--grid", str(suite(tmp_path, "mode: deep_result")), *backend,
+                       "--results-dir", str(results_dir), *SMALL], cwd=REPO_ROOT, env=ENV, timeout=900)
     assert out.returncode == 1, out.stdout[-3000:]
     runs = by_model(results_dir)
     run_dir, bad = runs["crashing"]
@@ -96,6 +102,16 @@ def test_deeply_nested_result_never_stops_a_suite(tmp_path):
     assert "result.json is nested 100000 levels deep" in bad["error"]["message"]
     assert (run_dir / "result.invalid.json").is_file() and "epoch 1" in (run_dir / "run.log").read_text()
     assert not list((results_dir / ".staging").iterdir())
+    return results_dir, run_dir
+
+
+@pytest.mark.docker
+def test_deeply_nested_result_from_a_container_never_stops_a_suite(docker_fixture_images, tmp_path):  # noqa: F811
+    check_deep_result_suite(tmp_path, ["--backend", "docker", "--base-image", LOCAL_BASE, "--gpus", "none"])
+
+
+def test_deeply_nested_result_never_stops_a_suite(tmp_path):
+    results_dir, run_dir = check_deep_result_suite(tmp_path, ["--backend", "local"])
 
     # the same file as a published run's result.json
     broken = results_dir / "20990101T000000-crashing-perov5_heat_ref-s0-deadbe"
@@ -122,3 +138,27 @@ def test_deeply_nested_result_never_stops_a_suite(tmp_path):
     assert resume.returncode == 1, resume.stdout[-3000:]
     flat = resume.stdout.replace("\n", "")
     assert f"resume: {broken.name} skipped" in flat and "already ok" in flat
+
+
+def test_a_full_disk_never_stops_a_suite_and_keeps_the_logs(tmp_path):
+    require(os.geteuid() == 0 and shutil.which("mount") is not None, "mounting a small tmpfs needs root")
+    small = tmp_path / "small"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs", str(small)], check=True)
+    try:
+        results_dir = small / "results"
+        out = run_mateval(["bench", "--grid", str(suite(tmp_path, "mode: fill_disk")), "--backend", "local",
+                           "--results-dir", str(results_dir), *SMALL], cwd=REPO_ROOT, env=ENV, timeout=600)
+        assert "Traceback" not in out.stdout + out.stderr, (out.stdout + out.stderr)[-3000:]
+        assert out.returncode == 1, out.stdout[-3000:]
+        runs = published(results_dir)
+        assert sorted(d.name.split("-")[1] for d in runs) == ["crashing", "mean_baseline"]  # the suite went on
+        flat = out.stdout.replace("\n", "")
+        for run_dir in runs:
+            assert f"{run_dir.name}: status failed" in flat and "No space left on device" in flat
+            assert (run_dir / "run.log").is_file()
+        crashing = next(d for d in runs if "-crashing-" in d.name)
+        assert "epoch 1" in (crashing / "run.log").read_text()
+        assert not [p for p in (results_dir / ".staging").iterdir() if not p.name.startswith(".")]
+    finally:
+        subprocess.run(["umount", "-l", str(small)], check=False)
