@@ -39,6 +39,10 @@ The scoring stage (:mod:`runner.score`) runs afterwards in mateval's own environ
 process: it reads the model's output, scores it against the held-out targets with :mod:`metrics`
 and completes the result. Nothing a model does in its own process changes its score.
 
+Progress: the runner logs every epoch with the time elapsed and an estimate of what remains; a
+model wraps its own long loops (graph building, sampling) in :func:`runner.progress.track` or a
+:class:`runner.progress.Progress`, so that nothing is silent for more than a few seconds.
+
 Exceptions raised by the adapter are caught by the runner and recorded as ``status: failed``
 (``oom`` for ``MemoryError`` and ``torch.cuda.OutOfMemoryError``) with the traceback and log tail.
 """

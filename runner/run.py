@@ -63,7 +63,13 @@ def is_out_of_memory(exc: BaseException) -> bool:
 
 
 def _epoch_logger(history: list, epochs: Any):
-    last = [time.monotonic()]
+    """The ``on_epoch_end`` callback: keeps each epoch in ``history`` and logs it with the time
+    elapsed since training began and, when the number of epochs is known, an estimate of what
+    remains (:func:`runner.progress.remaining_s`)."""
+    from runner.progress import duration_text, remaining_s
+
+    start = time.monotonic()
+    last = [start]
 
     def on_epoch_end(record: EpochRecord) -> None:
         now = time.monotonic()
@@ -74,8 +80,12 @@ def _epoch_logger(history: list, epochs: Any):
         last[0] = now
         history.append(entry)
         val_text = "" if entry["val_loss"] is None else f" val_loss={entry['val_loss']:.4g}"
-        LOG.info("epoch %d%s train_loss=%.4g%s (%s, %.1f s)", entry["epoch"], f"/{epochs}" if epochs else "",
-                 entry["train_loss"], val_text, record.loss_name, entry["seconds"])
+        total = epochs if isinstance(epochs, int) and not isinstance(epochs, bool) and epochs > 0 else 0
+        left = remaining_s(len(history), total, now - start)
+        timing = f"{duration_text(now - start)} elapsed" + (
+            f", about {duration_text(left)} left" if left is not None and len(history) < total else "")
+        LOG.info("epoch %d%s train_loss=%.4g%s (%s, %.1f s; %s)", entry["epoch"], f"/{epochs}" if epochs else "",
+                 entry["train_loss"], val_text, record.loss_name, entry["seconds"], timing)
 
     return on_epoch_end
 

@@ -12,6 +12,7 @@ from torch_geometric.data import Batch, Data
 from torch_geometric.loader import DataLoader
 
 from runner.contract import EpochCallback, EpochRecord, ModelAdapter, Sample, TaskSpec
+from runner.progress import track
 
 from .atom_features import N_ATOM_FEATURES, atom_features
 from .graph import periodic_graph
@@ -163,7 +164,7 @@ class MatformerAdapter(ModelAdapter):
 
     def _dataset(self, samples: Sequence[Sample], with_targets: bool) -> list[Data]:
         out = []
-        for sample in samples:
+        for sample in track(samples, "graph building"):
             graph = self._graph(sample)
             data = Data(x=graph.x, edge_index=graph.edge_index, edge_vec=graph.edge_vec,
                         num_nodes=graph.num_nodes)

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from runner.contract import EpochCallback, EpochRecord, ModelAdapter, Sample, TaskSpec
+from runner.progress import track
 
 from .features import N_ELEMENTS, atomic_numbers, element_one_hot, mass_weighted_one_hot
 from .graph import radius_graph
@@ -213,9 +214,9 @@ class PDosAdapter(ModelAdapter):
     def _fit(self, train: Sequence[Sample], val: Sequence[Sample], on_epoch_end: EpochCallback) -> None:
         if len(train) == 0:
             raise ValueError("fit needs at least one training sample")
-        train_graphs = [self._graph(s) for s in train]
+        train_graphs = [self._graph(s) for s in track(train, "graph building (train)")]
         train_targets = [self._target(s) for s in train]
-        val_graphs = [self._graph(s) for s in val]
+        val_graphs = [self._graph(s) for s in track(val, "graph building (validation)")]
         val_targets = [self._target(s) for s in val]
         n_edges = sum(g.edge_index.shape[1] for g in train_graphs)
         n_nodes = sum(g.num_nodes for g in train_graphs)
@@ -263,7 +264,7 @@ class PDosAdapter(ModelAdapter):
     def predict(self, samples: Sequence[Sample]) -> np.ndarray:
         if len(samples) == 0:
             return np.zeros((0, self.out_dim), dtype=np.float64)
-        graphs = [self._graph(s) for s in samples]
+        graphs = [self._graph(s) for s in track(samples, "graph building")]
         with self._threads():
             return self._forward_all(graphs).numpy().astype(np.float64)
 

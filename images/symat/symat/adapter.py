@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from runner.contract import EpochCallback, EpochRecord, ModelAdapter, Sample, TaskSpec
+from runner.progress import Progress
 
 from .encoder import MAX_ATOMIC_NUMBER
 from .graph import encoder_geometry_batch
@@ -185,6 +186,7 @@ class SyMatAdapter(ModelAdapter):
         hp = self.hp
         keys = [(str(s.id), self._fingerprint(s.structure)) for s in samples]
         todo = [i for i, key in enumerate(keys) if key not in self._cache]
+        progress = Progress("graph building", len(todo))
         for c0 in range(0, len(todo), GRAPH_CHUNK):
             chunk = [samples[i] for i in todo[c0:c0 + GRAPH_CHUNK]]
             numbers = [self._species(s) for s in chunk]
@@ -225,6 +227,8 @@ class SyMatAdapter(ModelAdapter):
                     idx_ji=geometry.idx_ji[t0:t1] - e0,
                 )
                 self._cache[(record.sample_id, self._fingerprint(sample.structure))] = record
+            progress.update(len(chunk))
+        progress.close()
         return [self._cache[key] for key in keys]
 
     def _collate(self, records: Sequence[CrystalRecord]) -> tuple:
@@ -354,6 +358,7 @@ class SyMatAdapter(ModelAdapter):
         network.eval()
         hp = self.hp
         out: list = []
+        progress = Progress("generating crystals", n)
         while len(out) < n:
             chunk = min(hp["generation_batch_size"], n - len(out))
             samples = network.sample(
@@ -370,6 +375,8 @@ class SyMatAdapter(ModelAdapter):
                     out.append(Structure(lattice, item["atomic_numbers"].tolist(), item["frac_coords"]))
                 except Exception:  # pymatgen rejects the cell: count as a failed decoding
                     out.append(None)
+            progress.update(len(samples))
+        progress.close()
         return out
 
     def forward_inputs(self, samples: Sequence[Sample]) -> tuple:
