@@ -116,6 +116,131 @@ def thop_macs(network: Any, inputs: tuple, n_probe: int) -> dict[str, Any]:
         return {"error": f"{type(exc).__name__}: {exc}", "note": THOP_NOTE}
 
 
+def _flop_counter_by_module(network: Any, inputs: tuple) -> dict[str, float]:
+    """FLOPs of one forward pass per module path (``""``: the whole network; ``"a.lin"``: the
+    submodule ``network.a.lin``), each including its submodules, from
+    ``FlopCounterMode.get_flop_counts()`` (whose keys carry the root's class name as prefix)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        network(*inputs)
+    root = type(network).__name__
+    out: dict[str, float] = {}
+    for key, ops in counter.get_flop_counts().items():
+        if key == "Global":
+            continue
+        name = "" if key == root else key[len(root) + 1:] if key.startswith(root + ".") else key
+        out[name] = float(sum(ops.values()))
+    return out
+
+
+def _thop_by_module(network: Any, inputs: tuple) -> dict[str, float]:
+    """thop's MACs per module path (as :func:`_flop_counter_by_module`), from
+    ``thop.profile(..., ret_layer_info=True)`` on a deep copy of ``network``."""
+    import thop
+    import torch
+
+    clone = copy.deepcopy(network).eval()
+    with warnings.catch_warnings(), redirect_stdout(io.StringIO()), torch.no_grad():
+        warnings.simplefilter("ignore")
+        total, _, layers = thop.profile(clone, inputs=inputs, verbose=False, ret_layer_info=True)
+    out = {"": float(total)}
+
+    def walk(prefix: str, tree: dict) -> None:
+        for name, (ops, _params, children) in tree.items():
+            path = f"{prefix}.{name}" if prefix else name
+            out[path] = float(ops)
+            walk(path, children)
+
+    walk("", layers)
+    return out
+
+
+def compare_counters(network: Any, inputs: tuple, n_probe: int) -> dict[str, Any]:
+    """Explain the difference between thop's MACs and FlopCounterMode's FLOPs for one network,
+    layer by layer, per sample of the probe batch (thop's MACs doubled: a multiply-add is 2 FLOPs).
+
+    Every leaf module (one without submodules) falls in one group:
+
+    - ``both``: counted by both counters (their FLOPs per layer type, from each counter; equal for
+      ``nn.Linear`` and convolutions);
+    - ``thop_only``: counted by thop alone: element-wise layers thop has a rule for (normalisation,
+      pooling, some activations) that FlopCounterMode does not count;
+    - ``flop_counter_only``: counted by FlopCounterMode alone: layer types thop has no hook for
+      (custom or subclassed modules).
+
+    and ``outside_leaf_modules`` is what FlopCounterMode counts in the forward code of modules
+    themselves (functional ``torch.matmul``, ``einsum``, ``F.linear``, hand-written message passing),
+    which thop cannot see. ``explanation`` says it in one paragraph.
+
+    Args:
+        network: a ``torch.nn.Module``.
+        inputs: the forward arguments of a probe batch of ``n_probe`` samples.
+        n_probe: samples in the probe batch (> 0).
+
+    Returns:
+        ``{"flop_counter_per_sample", "thop_flops_per_sample", "both", "thop_only",
+        "flop_counter_only", "outside_leaf_modules_per_sample", "explanation"}``; groups are
+        lists of ``{"type", "layers", "flop_counter", "thop_flops"}`` (FLOPs per sample).
+
+    Raises:
+        ValueError: ``n_probe`` is not positive.
+        ImportError: thop is not installed.
+    """
+    if n_probe <= 0:
+        raise ValueError(f"probe batch must hold at least one sample, got {n_probe}")
+    fcm = _flop_counter_by_module(network, inputs)
+    macs = _thop_by_module(network, inputs)
+    groups: dict[str, dict[str, dict[str, float]]] = {"both": {}, "thop_only": {}, "flop_counter_only": {}}
+    in_leaves = 0.0
+    for name, module in network.named_modules():
+        if not name or any(True for _ in module.children()):
+            continue
+        f, t = fcm.get(name, 0.0), 2.0 * macs.get(name, 0.0)
+        in_leaves += f
+        group = "both" if f > 0 and t > 0 else "thop_only" if t > 0 else "flop_counter_only" if f > 0 else None
+        if group:
+            row = groups[group].setdefault(type(module).__name__, {"layers": 0, "flop_counter": 0.0, "thop_flops": 0.0})
+            row["layers"] += 1
+            row["flop_counter"] += f / n_probe
+            row["thop_flops"] += t / n_probe
+    total_f, total_t = fcm.get("", 0.0) / n_probe, 2.0 * macs.get("", 0.0) / n_probe
+    outside = max(fcm.get("", 0.0) - in_leaves, 0.0) / n_probe
+
+    def rows(group: str) -> list[dict[str, Any]]:
+        return [{"type": kind, "layers": int(r["layers"]), "flop_counter": int(round(r["flop_counter"])),
+                 "thop_flops": int(round(r["thop_flops"]))} for kind, r in sorted(groups[group].items())]
+
+    def listing(group: str, key: str) -> str:
+        return ", ".join(f"{r['type']} ×{r['layers']} ({_si(r[key])})" for r in rows(group))
+
+    parts = [f"per sample, thop {_si(total_t)} (2 × {_si(total_t / 2, 'MAC')}) against FlopCounterMode "
+             f"{_si(total_f)}"]
+    if groups["both"]:
+        parts.append(f"counted by both: {listing('both', 'flop_counter')} by FlopCounterMode, "
+                     f"{_si(sum(r['thop_flops'] for r in rows('both')))} by thop")
+    if groups["thop_only"]:
+        parts.append(f"thop alone counts element-wise layers: {listing('thop_only', 'thop_flops')}")
+    if groups["flop_counter_only"]:
+        parts.append("FlopCounterMode alone counts layers thop has no rule for: "
+                     f"{listing('flop_counter_only', 'flop_counter')}")
+    if outside > 0:
+        parts.append(f"FlopCounterMode alone counts {_si(outside)} of functional operations in the modules' own "
+                     "forward code (matmul, einsum, F.linear), which thop cannot see")
+    return {"flop_counter_per_sample": int(round(total_f)), "thop_flops_per_sample": int(round(total_t)),
+            "both": rows("both"), "thop_only": rows("thop_only"), "flop_counter_only": rows("flop_counter_only"),
+            "outside_leaf_modules_per_sample": int(round(outside)), "explanation": "; ".join(parts) + "."}
+
+
+def _si(value: float, unit: str = "FLOP") -> str:
+    """``value`` with an SI prefix: ``_si(54e6) == "54.0 MFLOP"``."""
+    for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= factor:
+            return f"{value / factor:.1f} {prefix}{unit}"
+    return f"{value:.0f} {unit}"
+
+
 def profile_model(adapter: Any, train: Sequence[Any], probe_batch_size: int = 32) -> dict[str, Any]:
     """The ``model_stats`` block of ``result.json`` for a fitted model adapter.
 
@@ -129,6 +254,11 @@ def profile_model(adapter: Any, train: Sequence[Any], probe_batch_size: int = 32
         inputs = adapter.forward_inputs(probe)
         stats["flops"] = count_flops(network, inputs, len(probe), len(train))
         stats["thop"] = thop_macs(network, inputs, len(probe))
+        if "error" not in stats["thop"]:
+            try:
+                stats["thop"]["comparison"] = compare_counters(network, inputs, len(probe))
+            except Exception as exc:  # an explanation only; never fail a run for it
+                stats["thop"]["comparison"] = {"error": f"{type(exc).__name__}: {exc}"}
     except Exception as exc:
         stats["error"] = f"{type(exc).__name__}: {exc}"
     return stats

@@ -9,22 +9,19 @@ import re
 from typing import Any, Callable, Iterable, Mapping
 
 from metrics import catalogue
+from runner import profiling as _profiling
 
 __all__ = ["is_num", "sig3", "format_count", "format_flops", "format_metric", "format_percent", "format_fixed",
            "short_json", "dig", "as_dict", "as_list", "unit_suffix", "metric_entry", "metric_label",
            "metric_formatter", "metric_presentation", "metric_definition", "metric_unit", "STATUS_CLASSES",
            "DEFAULT_FLOPS_NOTE", "THOP_NOTE"]
 
-#: Footnotes on model cost, under the comparison table and the summary.
-DEFAULT_FLOPS_NOTE = (
-    "FLOPs count the dense operations of the network (linear layers, convolutions, element-wise "
-    "ops); gather/scatter message aggregation of graph networks is not counted, so graph models "
-    "are under-counted."
-)
-THOP_NOTE = (
-    "thop MACs count nn.Module layers only and miss functional matmuls (torch.matmul, @, einsum, "
-    "F.linear), so they are a lower bound."
-)
+#: Footnotes on model cost, under the comparison table and the summary: the same statement the
+#: runner stores with every count (runner/profiling.py), so that nothing says otherwise.
+DEFAULT_FLOPS_NOTE = "FLOPs (torch.utils.flop_counter.FlopCounterMode): " + _profiling.NOT_COUNTED + "."
+THOP_NOTE = (_profiling.THOP_NOTE + "; thop alone counts some element-wise layers (normalisation, pooling), "
+             "so its MACs and the FLOPs differ by more than the factor 2 of a multiply-add: each run's "
+             "model_stats.thop.comparison explains the difference layer by layer.")
 #: CSS class of each run status (anything else: ``unknown``).
 STATUS_CLASSES = {"ok": "ok", "failed": "failed", "timeout": "timeout", "oom": "oom", "cancelled": "cancelled"}
 

@@ -87,7 +87,7 @@ def _footnotes(runs: Sequence[RunView]) -> list[str]:
             if text and text not in notes:
                 notes.append(text)
     if notes:
-        notes = ["FLOPs exclude gather/scatter message aggregation. Not counted: " + "; ".join(notes)]
+        notes = ["FLOPs (FlopCounterMode, as the runs record it): " + "; ".join(notes)]
     else:
         notes = [DEFAULT_FLOPS_NOTE]
     return notes + [THOP_NOTE]

@@ -151,6 +151,9 @@ def describe(record: RunRecord, index: int) -> RunView:
         stats.append(("thop note", short_json(thop["note"])))
     if thop.get("error"):
         stats.append(("thop error", short_json(thop["error"])))
+    comparison = as_dict(thop.get("comparison"))
+    if comparison.get("explanation"):
+        stats.append(("thop vs FLOPs", short_json(comparison["explanation"], 1000)))
     if ms.get("error"):
         stats.append(("Counting error", short_json(ms["error"])))
     run.model_stats = stats

@@ -1,0 +1,67 @@
+"""runner.profiling: parameters, FLOPs (FlopCounterMode), thop's MACs and the layer-by-layer
+explanation of where the two counters differ, on small real torch networks whose counts follow
+by hand."""
+
+import pytest
+import torch
+from torch import nn
+
+from runner.profiling import compare_counters, count_flops, count_parameters, thop_macs
+
+
+class Block(nn.Module):
+    """Linear 4→8, ReLU, a functional matmul with an 8×8 weight, LayerNorm(8)."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(4, 8)
+        self.weight = nn.Parameter(torch.randn(8, 8))
+        self.norm = nn.LayerNorm(8)
+
+    def forward(self, x):
+        return self.norm(torch.relu(self.lin(x)) @ self.weight)
+
+
+class MyLinear(nn.Linear):
+    """A subclass: thop hooks exact types only, so it counts nothing here."""
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.block = Block()
+        self.head = nn.Sequential(nn.Linear(8, 2), nn.ReLU())
+        self.custom = MyLinear(2, 3)
+
+    def forward(self, x):
+        return self.custom(self.head(self.block(x)))
+
+
+def test_parameters_and_flops_by_hand():
+    net, x = Net(), torch.randn(5, 4)
+    assert count_parameters(net) == (4 * 8 + 8 + 64 + 16 + 8 * 2 + 2 + 2 * 3 + 3,) * 2
+    flops = count_flops(net, (x,), n_probe=5, n_train=100)
+    per_sample = 2 * (4 * 8 + 8 * 8 + 8 * 2 + 2 * 3)  # the three linears and the matmul, 2 FLOP per MAC
+    assert flops["forward_per_sample"] == per_sample and flops["forward_per_epoch"] == per_sample * 100
+    assert "not counted" in flops["not_counted"] or "are not counted" in flops["not_counted"]
+    with pytest.raises(ValueError, match="at least one sample"):
+        count_flops(net, (x,), n_probe=0, n_train=1)
+
+
+def test_the_counters_disagreement_is_explained_layer_by_layer():
+    net, x = Net(), torch.randn(5, 4)
+    comparison = compare_counters(net, (x,), n_probe=5)
+    assert comparison["flop_counter_per_sample"] == 2 * (32 + 64 + 16 + 6)
+    # thop: nn.Linear 4→8 and 8→2 (MACs), LayerNorm element-wise; not the subclass, not the matmul
+    assert comparison["thop_flops_per_sample"] == 2 * (32 + 16) + comparison["thop_only"][0]["thop_flops"]
+    assert comparison["thop_flops_per_sample"] == 2 * thop_macs(net, (x,), 5)["macs_per_sample"]
+    assert comparison["both"] == [{"type": "Linear", "layers": 2, "flop_counter": 96, "thop_flops": 96}]
+    assert [row["type"] for row in comparison["thop_only"]] == ["LayerNorm"]
+    assert comparison["flop_counter_only"] == [{"type": "MyLinear", "layers": 1, "flop_counter": 12, "thop_flops": 0}]
+    assert comparison["outside_leaf_modules_per_sample"] == 2 * 64  # the functional matmul
+    # every FlopCounterMode FLOP is in one place
+    assert comparison["flop_counter_per_sample"] == 96 + 12 + 128
+    text = comparison["explanation"]
+    assert "LayerNorm ×1" in text and "MyLinear ×1 (12 FLOP)" in text and "128 FLOP of functional operations" in text
+    with pytest.raises(ValueError, match="at least one sample"):
+        compare_counters(net, (x,), n_probe=0)
