@@ -150,12 +150,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _planned(directory: Path) -> tuple[str, str, Any]:
+    """``(model, task, seed)`` a run without a readable result was planned with, from its
+    ``run_spec.json`` (written by the host before the run; read without following a link, size
+    bounded), or ``("?", "?", "?")``."""
+    from runner import safefiles
+    from runner.wire import SPEC_FILE, RunSpec
+
+    try:
+        spec = RunSpec.from_json(safefiles.read_text(Path(directory) / SPEC_FILE, 2**20), SPEC_FILE)
+        return spec.model, spec.task, spec.seed
+    except (OSError, ValueError, TypeError, RecursionError):
+        return "?", "?", "?"
+
+
 def summary_rows(records) -> list[dict[str, Any]]:
     """Flat rows for the terminal summary (one per :class:`orchestrator.reader.RunRecord`)."""
     rows = []
     for record in records:
         if not record.ok:
-            rows.append({"run_id": record.run_id, "model": "?", "task": "?", "task_type": "", "seed": "?",
+            model, task, seed = _planned(record.directory)
+            rows.append({"run_id": record.run_id, "model": model, "task": task, "task_type": "", "seed": seed,
                          "status": "unreadable", "duration (s)": None, "metrics": {}, "error": record.error})
             continue
         result = record.result

@@ -157,6 +157,8 @@ def test_a_full_disk_never_stops_a_suite_and_keeps_the_logs(tmp_path):
         for run_dir in runs:
             assert f"{run_dir.name}: status failed" in flat and "No space left on device" in flat
             assert (run_dir / "run.log").is_file()
+        rows = [line for line in out.stdout.splitlines() if "UNREADABLE" in line]
+        assert len(rows) == 2 and any("crashing" in r for r in rows) and any("mean_baseline" in r for r in rows)
         crashing = next(d for d in runs if "-crashing-" in d.name)
         assert "epoch 1" in (crashing / "run.log").read_text()
         assert not [p for p in (results_dir / ".staging").iterdir() if not p.name.startswith(".")]
