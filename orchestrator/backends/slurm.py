@@ -196,15 +196,18 @@ def node_command(config: SlurmConfig, spec: RunSpec, run_dir: Path) -> tuple[lis
     mounts = container_mounts(spec, run_dir)
     inner = ["python", "-m", "runner", CONTAINER_RUN_DIR]
     if config.container == "apptainer":
-        command = ["apptainer", "exec", "--cleanenv", "--containall", "--pwd", "/opt/mateval"]
+        # --containall: own /tmp, no home, no host processes; --no-privs: no capability even for root;
+        # the SIF root file system is read-only, and Apptainer always sets no-new-privileges
+        command = ["apptainer", "exec", "--cleanenv", "--containall", "--no-privs", "--pwd", "/opt/mateval"]
         if config.gpus:
             command.append("--nv")
         for host, inside, mode in mounts:
             command += ["--bind", f"{host}:{inside}:{mode}"]
         return command + [image, *inner], None, image
     mount_list = ",".join(f"{host}:{inside}:{mode}" for host, inside, mode in mounts)
+    # the invoking user inside (never remapped to root), the image not writable
     return ["srun", "--ntasks=1", f"--container-image={image}", f"--container-mounts={mount_list}",
-            "--container-workdir=/opt/mateval", *inner], None, image
+            "--no-container-remap-root", "--container-readonly", "--container-workdir=/opt/mateval", *inner], None, image
 
 
 def outcome_from_state(state: str, exit_code: int | None, wall_s: float, info: dict[str, Any]) -> RunOutcome:

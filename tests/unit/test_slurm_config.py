@@ -110,6 +110,7 @@ def test_node_command_apptainer_binds_only_the_run_directory(tmp_path):
     command, _, image = node_command(config, spec(tmp_path), tmp_path / "run")
     assert image == "/sif/mateval-matformer.sif"
     assert command[:2] == ["apptainer", "exec"] and "--nv" in command and "--cleanenv" in command
+    assert "--containall" in command and "--no-privs" in command  # confined: no capability, own /tmp
     binds = [command[i + 1] for i, word in enumerate(command) if word == "--bind"]
     assert binds == [f"{(tmp_path / 'run').resolve()}:/mateval/run:rw"]
     assert command[-5:] == [image, "python", "-m", "runner", "/mateval/run"]
@@ -123,6 +124,7 @@ def test_node_command_pyxis(tmp_path):
     assert command[0] == "srun" and f"--container-image={image}" in command
     mounts = next(word for word in command if word.startswith("--container-mounts="))
     assert mounts == f"--container-mounts={(tmp_path / 'run').resolve()}:/mateval/run:rw"  # no dataset mounted
+    assert "--no-container-remap-root" in command and "--container-readonly" in command
 
 
 @pytest.mark.parametrize("state, flags, error_type", [
