@@ -524,9 +524,18 @@ def cmd_check_result(args: argparse.Namespace) -> int:
                 console.print(line, markup=False, soft_wrap=True)
         else:
             checked = "" if args.no_rescore or result["status"] != "ok" else \
-                f"; {len(result['metrics'])} metrics recomputed and identical"
+                f"; {len(result['metrics'])} metrics recomputed and identical{_baseline_checked(result)}"
             console.print(f"{name}: ok (schema, files{checked})", markup=False, soft_wrap=True)
     return 1 if failed else 0
+
+
+def _baseline_checked(result: dict) -> str:
+    """``"; so are the baseline's 5 metrics and 2 flags"`` for check-result's line, ``""`` without them."""
+    base = result.get("baseline")
+    parts = [f"the baseline's {len(base.get('metrics') or {})} metrics"] if base else []
+    if "flags" in result:
+        parts.append(f"{len(result['flags'])} flag{'' if len(result['flags']) == 1 else 's'}")
+    return ("; so are " + " and ".join(parts)) if parts else ""
 
 
 def _terminate(signum, frame):
