@@ -222,7 +222,8 @@ def print_summary(rows: list[dict[str, Any]]) -> None:
             for name in shown:
                 value = row["baseline"].get(name)
                 found = ratio(row["metrics"].get(name), value)
-                cells.append("" if value is None else f"{value:.4g}" + ("" if found is None else f" (ratio {found:.3g})"))
+                shown_ratio = "" if found is None else f" (ratio {found:.3g})"
+                cells.append("" if value is None else f"{value:.4g}{shown_ratio}")
             table.add_row(*cells, style="dim")
     console.print(table)
     if any(row.get("baseline") for row in rows):

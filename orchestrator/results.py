@@ -242,12 +242,14 @@ def rescore(run_dir: Path, data_roots: list[Path], cache_dir: Path | None = None
         for name in sorted(set(old_metrics) | set(new_metrics)):
             old, new = old_metrics.get(name), new_metrics.get(name)
             if not (old == new or (old is None and isinstance(new, float) and math.isnan(new))):
-                out.append(f"{run_dir / RESULT_FILE}: {what} {name} is {old!r}, recomputed from the run's files: {new!r}")
+                out.append(f"{run_dir / RESULT_FILE}: {what} {name} is {old!r}, recomputed from the run's files: "
+                           f"{new!r}")
         return out
 
     found = differences("metric", recorded["metrics"], again["metrics"])
     old_base, new_base = recorded.get("baseline"), again.get("baseline")
-    if (old_base is None) != (new_base is None) or (old_base and old_base.get("predictor") != new_base.get("predictor")):
+    if (old_base is None) != (new_base is None) or (old_base and new_base
+                                                    and old_base.get("predictor") != new_base.get("predictor")):
         found.append(f"{run_dir / RESULT_FILE}: baseline is {short(old_base)}, recomputed from the run's files: "
                      f"{short(new_base)}")
     elif old_base:

@@ -13,8 +13,8 @@ equal those the prepare stage recorded), reads the model's output through the ta
 ``metric_details``, ``baseline`` (the trivial predictor's metrics on the same split,
 :meth:`~runner.tasks.base.TaskType.baseline`; ``null`` for a task type without one), ``flags``
 (degenerate results: the task type's :meth:`~runner.tasks.base.TaskType.flags` and a training
-loss that went non-finite, :func:`loss_flags`), ``files``, the ``dataset`` and ``task`` blocks as the host knows them, and
-``scoring`` (status, seconds, Python). A scoring error makes the run ``failed`` with the error's
+loss that went non-finite, :func:`loss_flags`), ``files``, the ``dataset`` and ``task`` blocks
+as the host knows them, and ``scoring`` (status, seconds, Python). A scoring error makes the run ``failed`` with the error's
 phase ``scoring``. Exit status: 0 when the result is ``ok`` afterwards, 1 otherwise.
 """
 
@@ -134,7 +134,8 @@ def score_run(spec: RunSpec, run_dir: Path) -> dict[str, Any]:
         LOG.info("metrics: %s", {k: (round(v, 6) if isinstance(v, float) else v) for k, v in scored.metrics.items()})
         if result["baseline"]:
             LOG.info("baseline (%s): %s", result["baseline"]["predictor"],
-                     {k: (round(v, 6) if isinstance(v, float) else v) for k, v in result["baseline"]["metrics"].items()})
+                     {k: (round(v, 6) if isinstance(v, float) else v)
+                      for k, v in result["baseline"]["metrics"].items()})
         for flag in result["flags"]:
             LOG.warning("flag %s: %s", flag["code"], flag["message"])
     except Exception as exc:  # noqa: BLE001 - recorded as the run's failure, the suite goes on

@@ -470,19 +470,23 @@ def _baseline_row(task: str, task_type: str, unit: str | None, name: str, column
             if found is not None:
                 cell.ratio = found
                 cell.text += f" (ratio {found:.3g})"
-                cell.title = (cell.title or "") + (f"; ratio {found!r} = the model's mean {model_cell.mean!r} ÷ "
-                                                   f"the baseline's mean {cell.mean!r}" + (f" ({better})" if better else ""))
+                cell.title = (cell.title or "") + (f"; ratio {found!r} = the model's mean {model_cell.mean!r} "
+                                                   f"÷ the baseline's mean {cell.mean!r}"
+                                                   + (f" ({better})" if better else ""))
             else:
                 cell.text += " (no ratio)"
-                cell.title = (cell.title or "") + "; no ratio: " + baseline_view.ratio_reason(model_cell.mean, cell.mean)
+                reason = baseline_view.ratio_reason(model_cell.mean, cell.mean)
+                cell.title = (cell.title or "") + "; no ratio: " + reason
         cells.append(cell)
-    predictors = list(dict.fromkeys(str(b.get("predictor")) for c in columns for r in runs_by.get((c.name, task), [])
+    predictors = list(dict.fromkeys(str(b.get("predictor")) for c in columns
+                                    for r in runs_by.get((c.name, task), [])
                                     if (b := baseline_view.baseline_block(r))))
     title = "The trivial baseline: " + " | ".join(predictors[:3]) if predictors else None
     return SummaryRow(full, name, cells, task=task, title=title, kind="baseline")
 
 
-def _flags_row(task: str, columns: Sequence[ModelColumn], runs_by: Mapping[tuple[str, str], list[Mapping]]) -> SummaryRow:
+def _flags_row(task: str, columns: Sequence[ModelColumn],
+               runs_by: Mapping[tuple[str, str], list[Mapping]]) -> SummaryRow:
     """The flags row of ``task``: per model, each flag code with the share of its ok runs that raised it."""
     cells = []
     for column in columns:
@@ -783,8 +787,8 @@ def write_csv(loaded: Runs, path: Path) -> Path:
     get rows too), for a run with a trivial baseline also ``<metric> baseline`` (the baseline's
     value) and ``<metric> ÷ baseline`` (the ratio; empty when the baseline is not above 0), and
     ``flag <code>`` (value 1) for each flag the run raised; ``model`` is the display name;
-    ``value`` is the full-precision number, empty when missing (null metric, failed run, not measured). An unreadable result gives one row with
-    status ``unreadable`` and no metric. Text cells that a spreadsheet would take for a formula
+    ``value`` is the full-precision number, empty when missing (null metric, failed run, not
+    measured). An unreadable result gives one row with status ``unreadable`` and no metric. Text cells that a spreadsheet would take for a formula
     are prefixed with ``'``. The file is written atomically; returns ``path``.
 
     Raises:

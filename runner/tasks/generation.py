@@ -399,7 +399,8 @@ class Generation(TaskType):
         picks = sorted(int(i) for i in np.random.default_rng(context.seed).choice(len(train), size=n, replace=False))
         values, details = score([train[i].structure for i in picks], [s.structure for s in test],
                                 dataset=context.dataset, cache_dir=context.cache_dir, n_jobs=context.n_jobs)
-        capped = f" (capped at {BASELINE_MAX_CRYSTALS}; the model was asked for {len(output)})" if n < len(output) else ""
+        capped = (f" (capped at {BASELINE_MAX_CRYSTALS}; the model was asked for {len(output)})"
+                  if n < len(output) else "")
         return Baseline(f"{n} training crystals drawn at random without replacement (seed {context.seed}){capped}, "
                         "scored as if generated", values,
                         {"n_sampled": n, "n_train": len(train), "n_requested": len(output), "seed": context.seed,
