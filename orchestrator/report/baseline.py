@@ -16,11 +16,37 @@ metric's catalogue direction (:func:`better_text`).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 from .formatting import is_num, metric_entry
 
-__all__ = ["baseline_block", "baseline_metric", "flags", "flag_codes", "ratio", "ratio_reason", "better_text"]
+__all__ = ["baseline_block", "baseline_metric", "flags", "flag_codes", "ratio", "ratio_reason", "better_text",
+           "FlaggedRun", "BASELINE_NOTE", "FLAGS_NOTE"]
+
+#: The summary's note under a table with baseline rows.
+BASELINE_NOTE = ("Baseline rows: the trivial predictor's score on the same test split, from the same scoring code "
+                 "(regression: the training mean; classification: the training majority class, the training "
+                 "prior as score; spectra: the mean training spectrum; generation: random training crystals "
+                 "scored as if generated), mean over the same ok runs. ratio = the model's mean ÷ the baseline's "
+                 "mean; the row label says whether below or above 1 is better; no ratio when the baseline is not "
+                 "above 0 (e.g. R² ≈ 0).")
+#: The summary's note under a table with a flags row.
+FLAGS_NOTE = ("Flags: degenerate results found by the scoring stage (e.g. no_positive_predicted, constant_score, "
+              "constant_prediction, r2_negative, all_invalid, loss_not_finite), with the number of ok runs that "
+              "raised each; the runs are listed under the table.")
+
+
+@dataclass
+class FlaggedRun:
+    """A run whose result carries flags: ``model`` (display label), ``task``, ``seed``, ``run_id``
+    and ``flags`` (``[{"code", "message"}]``)."""
+
+    model: str
+    task: str
+    seed: str
+    run_id: str
+    flags: list[dict[str, str]]
 
 
 def baseline_block(result: Mapping[str, Any]) -> Mapping[str, Any] | None:

@@ -18,12 +18,9 @@ What a cell holds:
 - ok runs but no value at all: ``n/a`` with the reason;
 - the model has no run on that task: ``—``.
 
-Under each metric of a task whose runs recorded a trivial baseline (``result.json``'s ``baseline``,
-see :mod:`orchestrator.report.baseline`), a baseline row: the baseline's mean over the same ok runs
-and the ratio of the model's mean to it, the label saying whether below or above 1 is better. A
-task whose runs raised flags (degenerate results: no positive predicted, constant predictions, R²
-below 0, all generated crystals invalid, a non-finite loss) gets a flags row, and
-:attr:`SuiteTable.flagged` lists every flagged run with the message.
+Trivial baselines and flags (:mod:`orchestrator.report.baseline`): a baseline row under each metric
+(the baseline's mean over the same ok runs, the ratio model ÷ baseline), a flags row per task with
+flagged runs, and :attr:`SuiteTable.flagged` listing them with their messages.
 
 Resource rows aggregate each model's ok runs over all its tasks and seeds (a resource figure is a
 property of a run, not of a task); params and FLOPs are one value per model, or the range ``a–b``
@@ -46,6 +43,7 @@ from metrics import catalogue
 from orchestrator.reader import RunRecord
 
 from . import baseline as baseline_view
+from .baseline import BASELINE_NOTE, FLAGS_NOTE, FlaggedRun
 from .formatting import (DEFAULT_FLOPS_NOTE, STATUS_CLASSES, dig, format_count, format_flops, is_num,
                          metric_definition, metric_entry, metric_presentation, short_json)
 from .pages import model_key
@@ -83,16 +81,6 @@ NOTES = (
     "Params and FLOPs: one value per model, or the range a–b when its runs differ (e.g. between tasks). "
     + DEFAULT_FLOPS_NOTE,
 )
-
-BASELINE_NOTE = ("Baseline rows: the trivial predictor's score on the same test split, from the same scoring code "
-                 "(regression: the training mean; classification: the training majority class, the training "
-                 "prior as score; spectra: the mean training spectrum; generation: random training crystals "
-                 "scored as if generated), mean over the same ok runs. ratio = the model's mean ÷ the baseline's "
-                 "mean; the row label says whether below or above 1 is better; no ratio when the baseline is not "
-                 "above 0 (e.g. R² ≈ 0).")
-FLAGS_NOTE = ("Flags: degenerate results found by the scoring stage (e.g. no_positive_predicted, constant_score, "
-              "constant_prediction, r2_negative, all_invalid, loss_not_finite), with the number of ok runs that "
-              "raised each; the runs are listed under the table.")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -155,18 +143,6 @@ class SummaryRow:
     task: str | None = None
     title: str | None = None
     kind: str = ""
-
-
-@dataclass
-class FlaggedRun:
-    """A run whose result carries flags: ``model`` (display label), ``task``, ``seed``, ``run_id``
-    and ``flags`` (``[{"code", "message"}]``)."""
-
-    model: str
-    task: str
-    seed: str
-    run_id: str
-    flags: list[dict[str, str]]
 
 
 @dataclass

@@ -13,7 +13,7 @@ from runner.result import read_result
 from tests.conftest import FIXTURE_MODELS, REPO_ROOT, run_mateval
 
 pytestmark = pytest.mark.slow
-ENV = {"MATEVAL_IMAGES": str(FIXTURE_MODELS)}
+ENV = {"MATEVAL_IMAGES": str(FIXTURE_MODELS), "COLUMNS": "250"}  # a terminal table wide enough not to wrap
 
 
 @pytest.fixture(scope="module")
