@@ -174,10 +174,13 @@ def summary_rows(records) -> list[dict[str, Any]]:
                          "status": "unreadable", "duration (s)": None, "metrics": {}, "error": record.error})
             continue
         result = record.result
+        baseline = result.get("baseline") if isinstance(result.get("baseline"), dict) else None
         rows.append({"run_id": record.run_id, "model": record.display_name, "task": record.task,
                      "task_type": record.task_type, "seed": record.seed, "status": record.status,
                      "duration (s)": result["resources"]["overall"].get("duration (s)"),
-                     "metrics": record.metrics, "error": record.error_message})
+                     "metrics": record.metrics, "error": record.error_message,
+                     "baseline": (baseline or {}).get("metrics") if baseline else None,
+                     "flags": [f for f in result.get("flags") or [] if isinstance(f, dict)]})
     return rows
 
 
@@ -196,23 +199,59 @@ def terminal_metrics(rows: list[dict[str, Any]]) -> list[str]:
     return shown
 
 
+def _directions(rows: list[dict[str, Any]], shown: list[str]) -> str:
+    """``"below 1 is better for MAE, RMSE; above 1 for R2"``: how to read the ratios of ``shown``."""
+    from orchestrator.report.baseline import better_text
+
+    lower, higher = [], []
+    for name in shown:
+        text = next((t for row in rows if row["task_type"] and name in (row.get("baseline") or {})
+                     and (t := better_text(row["task_type"], name))), "")
+        (higher if text.startswith("above") else lower if text else []).append(name)
+    parts = ([f"below 1 is better for {', '.join(lower)}"] if lower else []) + \
+        ([f"above 1 is better for {', '.join(higher)}"] if higher else [])
+    return "; ".join(parts)
+
+
 def print_summary(rows: list[dict[str, Any]]) -> None:
-    """A short table of runs in the terminal."""
+    """A short table of runs in the terminal: one row per run, under a run with a trivial baseline
+    (``result.json``'s ``baseline``) a row with the baseline's values and the ratio model ÷
+    baseline; a flagged run (degenerate result) has ``⚠`` beside its status, its flags are printed
+    under the table with the errors of the runs that failed."""
+    from orchestrator.report.baseline import ratio
+
     table = Table(title="mateval results", show_lines=False)
     shown = terminal_metrics(rows)
     for column in ("model", "task", "seed", "status", "duration (s)", *shown):
         table.add_column(column, overflow="fold")
     for row in rows:
-        values = [row["model"], row["task"], str(row["seed"]), row["status"].upper() if row["status"] != "ok" else "ok",
+        status = row["status"].upper() if row["status"] != "ok" else "ok"
+        values = [row["model"], row["task"], str(row["seed"]), status + (" ⚠ flagged" if row.get("flags") else ""),
                   "" if row["duration (s)"] is None else f"{row['duration (s)']:.1f}"]
         for name in shown:
             value = row["metrics"].get(name)
             values.append("" if value is None else f"{value:.4g}")
         table.add_row(*values)
+        if row.get("baseline"):
+            cells = ["  ↳ baseline", "", "", "", ""]
+            for name in shown:
+                value = row["baseline"].get(name)
+                found = ratio(row["metrics"].get(name), value)
+                shown_ratio = "" if found is None else f" (ratio {found:.3g})"
+                cells.append("" if value is None else f"{value:.4g}{shown_ratio}")
+            table.add_row(*cells, style="dim")
     console.print(table)
+    if any(row.get("baseline") for row in rows):
+        how = _directions(rows, shown)
+        console.print(f"trivial baseline: same test split, same scoring code; ratio = model ÷ baseline"
+                      f"{' (' + how + ')' if how else ''}", markup=False, soft_wrap=True)
     for row in rows:
         if row["status"] != "ok" and row.get("error"):
             console.print(f"[red]{row['run_id']}[/red]: {row['error']}", markup=True, soft_wrap=True)
+    for row in rows:
+        for flag in row.get("flags") or []:
+            console.print(f"⚠ flagged {row['run_id']}: {flag.get('code')}: {flag.get('message')}", style="yellow",
+                          markup=False, soft_wrap=True)
 
 
 def render(run_dirs: list[Path], output: Path, title: str) -> Path | None:
@@ -541,9 +580,18 @@ def cmd_check_result(args: argparse.Namespace) -> int:
                 console.print(line, markup=False, soft_wrap=True)
         else:
             checked = "" if args.no_rescore or result["status"] != "ok" else \
-                f"; {len(result['metrics'])} metrics recomputed and identical"
+                f"; {len(result['metrics'])} metrics recomputed and identical{_baseline_checked(result)}"
             console.print(f"{name}: ok (schema, files{checked})", markup=False, soft_wrap=True)
     return 1 if failed else 0
+
+
+def _baseline_checked(result: dict) -> str:
+    """``"; so are the baseline's 5 metrics and 2 flags"`` for check-result's line, ``""`` without them."""
+    base = result.get("baseline")
+    parts = [f"the baseline's {len(base.get('metrics') or {})} metrics"] if base else []
+    if "flags" in result:
+        parts.append(f"{len(result['flags'])} flag{'' if len(result['flags']) == 1 else 's'}")
+    return ("; so are " + " and ".join(parts)) if parts else ""
 
 
 def _terminate(signum, frame):

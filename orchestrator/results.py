@@ -200,9 +200,9 @@ def finalize(staging: Path, spec: RunSpec, outcome: RunOutcome, scoring: bool = 
 
 
 def rescore(run_dir: Path, data_roots: list[Path], cache_dir: Path | None = None) -> list[str]:
-    """Recompute the metrics of the published ``ok`` run in ``run_dir`` with the scoring stage (the
-    same code, in a process of its own, on a copy of the run directory) and compare them with the
-    recorded ones. Returns the differences (empty: identical).
+    """Recompute the metrics, the baseline and the flags of the published ``ok`` run in ``run_dir``
+    with the scoring stage (the same code, in a process of its own, on a copy of the run directory)
+    and compare them with the recorded ones. Returns the differences (empty: identical).
 
     The data are looked up under ``data_roots`` (their sha256 must equal the recorded ones).
 
@@ -228,6 +228,8 @@ def rescore(run_dir: Path, data_roots: list[Path], cache_dir: Path | None = None
         copy = Path(tmp) / run_dir.name
         shutil.copytree(run_dir, copy, symlinks=True)
         fresh = dict(recorded, metrics={}, metric_details={}, scoring={"status": "pending"})
+        fresh.pop("baseline", None)
+        fresh.pop("flags", None)
         write_result(copy, fresh)
         process = subprocess.run([sys.executable, "-m", "runner.score", str(copy)], input=spec.to_json(),
                                  capture_output=True, text=True)
@@ -235,13 +237,33 @@ def rescore(run_dir: Path, data_roots: list[Path], cache_dir: Path | None = None
     if again["status"] != "ok":
         message = (again.get("error") or {}).get("message") or process.stdout[-500:]
         return [f"{run_dir}: the metrics cannot be recomputed: {message}"]
-    found = []
-    for name in sorted(set(recorded["metrics"]) | set(again["metrics"])):
-        old, new = recorded["metrics"].get(name), again["metrics"].get(name)
-        same = old == new or (old is None and isinstance(new, float) and math.isnan(new))
-        if not same:
-            found.append(f"{run_dir / RESULT_FILE}: metric {name} is {old!r}, recomputed from the run's files: {new!r}")
+    def differences(what: str, old_metrics: dict, new_metrics: dict) -> list[str]:
+        out = []
+        for name in sorted(set(old_metrics) | set(new_metrics)):
+            old, new = old_metrics.get(name), new_metrics.get(name)
+            if not (old == new or (old is None and isinstance(new, float) and math.isnan(new))):
+                out.append(f"{run_dir / RESULT_FILE}: {what} {name} is {old!r}, recomputed from the run's files: "
+                           f"{new!r}")
+        return out
+
+    found = differences("metric", recorded["metrics"], again["metrics"])
+    old_base, new_base = recorded.get("baseline"), again.get("baseline")
+    if (old_base is None) != (new_base is None) or (old_base and new_base
+                                                    and old_base.get("predictor") != new_base.get("predictor")):
+        found.append(f"{run_dir / RESULT_FILE}: baseline is {short(old_base)}, recomputed from the run's files: "
+                     f"{short(new_base)}")
+    elif old_base:
+        found += differences("baseline metric", old_base.get("metrics") or {}, new_base.get("metrics") or {})
+    if recorded.get("flags", []) != again.get("flags", []):
+        found.append(f"{run_dir / RESULT_FILE}: flags are {short(recorded.get('flags'))}, recomputed from the run's "
+                     f"files: {short(again.get('flags'))}")
     return found
+
+
+def short(value: Any, limit: int = 300) -> str:
+    """``value`` as compact JSON, cut at ``limit`` characters (for a message)."""
+    text = json.dumps(value, sort_keys=True, default=str)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def append_log(run_dir: Path, line: str) -> None:

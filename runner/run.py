@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import random
 import subprocess
 import sys
@@ -77,6 +78,10 @@ def _epoch_logger(history: list, epochs: Any):
                  "val_loss": None if record.val_loss is None else float(record.val_loss),
                  "lr": None if record.lr is None else float(record.lr), "loss_name": record.loss_name,
                  "seconds": round(now - last[0], 3), **{k: float(v) for k, v in record.extra.items()}}
+        # NaN/inf become null in result.json; name them, so the scoring stage can flag them
+        non_finite = [k for k in ("train_loss", "val_loss") if entry[k] is not None and not math.isfinite(entry[k])]
+        if non_finite:
+            entry["non_finite"] = non_finite
         last[0] = now
         history.append(entry)
         val_text = "" if entry["val_loss"] is None else f" val_loss={entry['val_loss']:.4g}"

@@ -8,10 +8,11 @@ from typing import Any, Mapping
 
 from orchestrator.reader import RunRecord
 
+from . import baseline as baseline_view
 from .sections import section_for
 from .figures import loss_figure, run_file, timeseries_figure
 from .formatting import (STATUS_CLASSES, as_dict, as_list, dig, format_count, format_flops, is_num,
-                         short_json)
+                         metric_presentation, short_json)
 from .resources import RESOURCE_ROWS, gpu_combined
 from .tables import gpu_summary
 from .views import RunView
@@ -49,6 +50,8 @@ def describe(record: RunRecord, index: int) -> RunView:
         status_class=status_class,
     )
     run.error = _normalise_error(result.get("error"))
+    run.flags = baseline_view.flags(result)
+    run.baseline = _baseline(run)
     run.notes = [str(n) for n in as_list(result.get("notes"))]
 
     # --- metadata -------------------------------------------------------------------------
@@ -206,6 +209,29 @@ def _normalise_error(err: Any) -> dict | None:
 
     return {"type": text("type"), "message": text("message") or "", "phase": text("phase"),
             "traceback": text("traceback"), "log_tail": text("log_tail"), "log_tail_from_file": False}
+
+
+def _baseline(run: RunView) -> dict[str, Any] | None:
+    """What the run's section shows of its trivial baseline: ``predictor``, ``error`` and ``rows``
+    ``(label, model value, baseline value, ratio text, ratio title)`` per metric, formatted as in the
+    comparison; ``None`` without a baseline."""
+    block = run.result.get("baseline")
+    if not isinstance(block, Mapping):
+        return None
+    metrics, base = as_dict(run.result.get("metrics")), as_dict(block.get("metrics"))
+    rows = []
+    for name in [*metrics, *(n for n in base if n not in metrics)]:
+        label, _, fmt = metric_presentation(run.task_type, name, run.unit)
+        model, value = metrics.get(name), base.get(name)
+        found = baseline_view.ratio(model, value)
+        better = baseline_view.better_text(run.task_type, name)
+        if found is None:
+            ratio_text, ratio_title = "—", "no ratio: " + baseline_view.ratio_reason(model, value)
+        else:
+            ratio_text, ratio_title = f"{found:.3g}", f"{found!r}" + (f" ({better})" if better else "")
+        rows.append((label, fmt(model) if is_num(model) else "n/a", fmt(value) if is_num(value) else "n/a",
+                     ratio_text + (f" ({better})" if better and found is not None else ""), ratio_title))
+    return {"predictor": str(block.get("predictor") or ""), "error": block.get("error"), "rows": rows}
 
 
 def _log_tail(path: Path) -> str | None:

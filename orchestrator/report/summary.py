@@ -18,6 +18,10 @@ What a cell holds:
 - ok runs but no value at all: ``n/a`` with the reason;
 - the model has no run on that task: ``—``.
 
+Trivial baselines and flags (:mod:`orchestrator.report.baseline`): a baseline row under each metric
+(the baseline's mean over the same ok runs, the ratio model ÷ baseline), a flags row per task with
+flagged runs, and :attr:`SuiteTable.flagged` listing them with their messages.
+
 Resource rows aggregate each model's ok runs over all its tasks and seeds (a resource figure is a
 property of a run, not of a task); params and FLOPs are one value per model, or the range ``a–b``
 when they differ between its runs (different tasks can change the output head or the input size).
@@ -38,6 +42,8 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from metrics import catalogue
 from orchestrator.reader import RunRecord
 
+from . import baseline as baseline_view
+from .baseline import BASELINE_NOTE, FLAGS_NOTE, FlaggedRun
 from .formatting import (DEFAULT_FLOPS_NOTE, STATUS_CLASSES, dig, format_count, format_flops, is_num,
                          metric_definition, metric_entry, metric_presentation, short_json)
 from .pages import model_key
@@ -46,7 +52,7 @@ from runner.result import atomic_write_text
 
 __all__ = ["SummaryCell", "SummaryRow", "SummaryGroup", "ModelColumn", "SuiteTable", "aggregate",
            "write_markdown", "write_csv", "write_summaries", "SUMMARY_RESOURCE_LABELS", "PARAMS_LABEL",
-           "FLOPS_LABEL", "MARKDOWN_FILE", "CSV_FILE"]
+           "FLOPS_LABEL", "MARKDOWN_FILE", "CSV_FILE", "FlaggedRun", "BASELINE_NOTE", "FLAGS_NOTE"]
 
 MARKDOWN_FILE = "summary.md"
 CSV_FILE = "summary.csv"
@@ -115,6 +121,7 @@ class SummaryCell:
     status_counts: dict[str, int] = field(default_factory=dict)
     title: str | None = None
     css: str = ""
+    ratio: float | None = None
 
 
 @dataclass
@@ -122,9 +129,12 @@ class SummaryRow:
     """One row: ``label`` (e.g. ``"perov5_heat_ref · MAE (eV/atom)"``) and one cell per model column.
 
     Attributes:
-        key: the metric key (``"MAE"``), the resource label or ``"params"`` / ``"flops"``.
+        key: the metric key (``"MAE"``), the resource label or ``"params"`` / ``"flops"``; the
+            metric key of a baseline row, ``"flags"`` for a flags row.
         task: the task of a metric row, ``None`` for resource and model rows.
         title: definition of the row (HTML tooltip).
+        kind: ``"baseline"`` (the trivial baseline under a metric row; cells carry the ``ratio``),
+            ``"flags"`` (degenerate results of the task's runs), else ``""``.
     """
 
     label: str
@@ -132,6 +142,7 @@ class SummaryRow:
     cells: list[SummaryCell]
     task: str | None = None
     title: str | None = None
+    kind: str = ""
 
 
 @dataclass
@@ -179,6 +190,7 @@ class SuiteTable:
     unreadable: list[tuple[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=lambda: list(NOTES))
     duplicates: list[tuple[str, list[str]]] = field(default_factory=list)
+    flagged: list[FlaggedRun] = field(default_factory=list)
 
     @property
     def rows(self) -> list[SummaryRow]:
@@ -411,6 +423,70 @@ def _metric_row(task: str, task_type: str, unit: str | None, name: str, columns:
     return SummaryRow(full, name, cells, task=task, title=title)
 
 
+def _baseline_row(task: str, task_type: str, unit: str | None, name: str, columns: Sequence[ModelColumn],
+                  runs_by: Mapping[tuple[str, str], list[Mapping]], model_row: SummaryRow) -> SummaryRow:
+    """The baseline row under ``model_row``: per model, the baseline's mean over its ok runs on
+    ``task`` and the ratio of the model's mean to it."""
+    label, _, fmt = metric_presentation(task_type, name, unit)
+    better = baseline_view.better_text(task_type, name)
+    full = f"{task} · {label} · baseline (ratio = model ÷ baseline{', ' + better if better else ''})"
+
+    def missing(ok: Sequence[Mapping]) -> str:
+        if any(baseline_view.baseline_block(r) for r in ok):
+            return "the baseline's value is undefined (null) for these runs"
+        return "no baseline recorded in result.json"
+
+    cells = []
+    for column, model_cell in zip(columns, model_row.cells):
+        runs = runs_by.get((column.name, task), [])
+        cell = _stat_cell(runs, lambda r: baseline_view.baseline_metric(r, name), fmt,
+                          f"{task} · {label} of the trivial baseline", missing)
+        if cell.kind == "value" and cell.mean is not None:
+            found = baseline_view.ratio(model_cell.mean, cell.mean)
+            if found is not None:
+                cell.ratio = found
+                cell.text += f" (ratio {found:.3g})"
+                cell.title = (cell.title or "") + (f"; ratio {found!r} = the model's mean {model_cell.mean!r} "
+                                                   f"÷ the baseline's mean {cell.mean!r}"
+                                                   + (f" ({better})" if better else ""))
+            else:
+                cell.text += " (no ratio)"
+                reason = baseline_view.ratio_reason(model_cell.mean, cell.mean)
+                cell.title = (cell.title or "") + "; no ratio: " + reason
+        cells.append(cell)
+    predictors = list(dict.fromkeys(str(b.get("predictor")) for c in columns
+                                    for r in runs_by.get((c.name, task), [])
+                                    if (b := baseline_view.baseline_block(r))))
+    title = "The trivial baseline: " + " | ".join(predictors[:3]) if predictors else None
+    return SummaryRow(full, name, cells, task=task, title=title, kind="baseline")
+
+
+def _flags_row(task: str, columns: Sequence[ModelColumn],
+               runs_by: Mapping[tuple[str, str], list[Mapping]]) -> SummaryRow:
+    """The flags row of ``task``: per model, each flag code with the share of its ok runs that raised it."""
+    cells = []
+    for column in columns:
+        runs = runs_by.get((column.name, task), [])
+        ok = [r for r in runs if _status(r) == "ok"]
+        if not runs:
+            cells.append(SummaryCell(_DASH, "absent", title=f"{task}: the model has no run here", css="dim"))
+            continue
+        if not ok:
+            cells.append(SummaryCell("", "na", n_total=len(runs), title="no run ended ok", css="dim"))
+            continue
+        counts = Counter(code for r in ok for code in baseline_view.flag_codes(r))
+        if not counts:
+            cells.append(SummaryCell("none", "value", n_ok=len(ok), n_total=len(runs), css="dim",
+                                     title=f"{task}: no flag in {_plural(len(ok), 'ok run')}"))
+            continue
+        text = "⚠ " + ", ".join(f"{code} ({n}/{len(ok)})" for code, n in counts.items())
+        title = "; ".join(f"seed {_seed_text(r)}: {f['code']}: {f['message']}" for r in ok
+                          for f in baseline_view.flags(r))
+        cells.append(SummaryCell(text, "flags", n_ok=len(ok), n_total=len(runs), title=title, css="flagged"))
+    return SummaryRow(f"{task} · flags", "flags", cells, task=task, kind="flags",
+                      title="degenerate results found by the scoring stage (hover a cell for the messages)")
+
+
 #: What the functions below accept: records of :func:`orchestrator.reader.read_runs`, or (until every
 #: caller reads through the reader) ``(directory, result or None, error or None)`` triples.
 Runs = Iterable["RunRecord | tuple[Any, Mapping[str, Any] | None, str | None]"]
@@ -535,13 +611,29 @@ def aggregate(loaded: Runs) -> SuiteTable:
     ]
     groups = [SummaryGroup("Resources (all tasks and seeds of a model)", resources),
               SummaryGroup("Model", model_rows)]
+    any_baseline = any_flags = False
     for task, task_type, unit, names in _task_layout(results):
-        rows = [_metric_row(task, task_type, unit, name, columns, runs_by) for name in names]
+        task_runs = [r for c in columns for r in runs_by.get((c.name, task), [])]
+        with_baseline = any(baseline_view.baseline_block(r) for r in task_runs)
+        rows = []
+        for name in names:
+            rows.append(_metric_row(task, task_type, unit, name, columns, runs_by))
+            if with_baseline:
+                rows.append(_baseline_row(task, task_type, unit, name, columns, runs_by, rows[-1]))
+        if any(baseline_view.flags(r) for r in task_runs):
+            rows.append(_flags_row(task, columns, runs_by))
+            any_flags = True
+        any_baseline = any_baseline or with_baseline
         details = ", ".join(x for x in (task_type, unit) if x)
         heading = f"{task} ({details})" if details else task
         if rows:
             groups.append(SummaryGroup(heading, rows))
-    return SuiteTable(columns, groups, len(results), _count_statuses(results), unreadable, duplicates=duplicates)
+    labels = {c.name: c.label for c in columns}
+    flagged = [FlaggedRun(labels.get(model_key(r), model_key(r)), _task_name(r), _seed_text(r), str(r.get("run_id")),
+                          baseline_view.flags(r)) for r in results if baseline_view.flags(r)]
+    notes = list(NOTES) + ([BASELINE_NOTE] if any_baseline else []) + ([FLAGS_NOTE] if any_flags else [])
+    return SuiteTable(columns, groups, len(results), _count_statuses(results), unreadable, notes=notes,
+                      duplicates=duplicates, flagged=flagged)
 
 
 def _md_escape(text: str) -> str:
@@ -574,6 +666,14 @@ def markdown(table: SuiteTable, title: str = "mateval summary") -> str:
         if footnotes:
             lines.append("")
             lines += [f"[^{n}]: {_md_escape(reason)}" for reason, n in footnotes.items()]
+        lines.append("")
+    if table.flagged:
+        lines += ["Flagged results (degenerate; found by the scoring stage):", ""]
+        for run in table.flagged:
+            for flag in run.flags:
+                lines.append(f"- ⚠ **{_md_escape(run.model)}** on {_md_escape(run.task)}, seed {_md_escape(run.seed)} "
+                             f"(`{_md_escape(run.run_id).replace('`', '')}`): `{_md_escape(flag['code'])}`: "
+                             f"{_md_escape(flag['message'])}")
         lines.append("")
     if table.duplicates:
         lines += ["Repeated runs of the same model, task, seed, configuration and data (counted once: the "
@@ -638,10 +738,19 @@ def csv_rows(loaded: Runs) -> list[dict[str, str]]:
         rows.append({**base, "metric": PARAMS_LABEL, "value": _csv_value(_params(result)), "unit": ""})
         rows.append({**base, "metric": FLOPS_LABEL, "value": _csv_value(_flops(result)), "unit": "FLOP"})
         task_type, unit, names = layout[_task_name(result)]
+        has_baseline = baseline_view.baseline_block(result) is not None
         for name in names:
             _, row_unit, _ = metric_presentation(task_type, name, unit)
-            rows.append({**base, "metric": _csv_safe(name), "value": _csv_value(_metrics(result).get(name)),
-                         "unit": _csv_safe(row_unit)})
+            value = _metrics(result).get(name)
+            rows.append({**base, "metric": _csv_safe(name), "value": _csv_value(value), "unit": _csv_safe(row_unit)})
+            if has_baseline:
+                base_value = baseline_view.baseline_metric(result, name)
+                rows.append({**base, "metric": _csv_safe(f"{name} baseline"), "value": _csv_value(base_value),
+                             "unit": _csv_safe(row_unit)})
+                rows.append({**base, "metric": _csv_safe(f"{name} ÷ baseline"),
+                             "value": _csv_value(baseline_view.ratio(value, base_value)), "unit": ""})
+        for code in baseline_view.flag_codes(result):
+            rows.append({**base, "metric": _csv_safe(f"flag {code}"), "value": "1", "unit": ""})
     return rows
 
 
@@ -651,9 +760,11 @@ def write_csv(loaded: Runs, path: Path) -> Path:
     Columns: ``run_id, model, task, seed, status, metric, value, unit``. ``metric`` is a resource
     row label (as in the table, e.g. ``Duration (s)``), ``Params``, ``Forward FLOPs / sample`` or a
     metric key of the run's task (every metric reported by any run of that task, so failed runs
-    get rows too); ``model`` is the display name; ``value`` is the full-precision number, empty
-    when missing (null metric, failed run, not measured). An unreadable result gives one row with
-    status ``unreadable`` and no metric. Text cells that a spreadsheet would take for a formula
+    get rows too), for a run with a trivial baseline also ``<metric> baseline`` (the baseline's
+    value) and ``<metric> ÷ baseline`` (the ratio; empty when the baseline is not above 0), and
+    ``flag <code>`` (value 1) for each flag the run raised; ``model`` is the display name;
+    ``value`` is the full-precision number, empty when missing (null metric, failed run, not
+    measured). An unreadable result gives one row with status ``unreadable`` and no metric. Text cells that a spreadsheet would take for a formula
     are prefixed with ``'``. The file is written atomically; returns ``path``.
 
     Raises:

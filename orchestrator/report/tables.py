@@ -47,6 +47,10 @@ def _status_text_cell(run: RunView) -> Cell:
     title = None
     if err.get("type") or err.get("message"):
         title = f"{err.get('type') or 'error'}: {str(err.get('message') or '')[:200]}"
+    if run.flags:  # a degenerate result: marked beside its status, the flags on hover
+        flagged = "; ".join(f"{f['code']}: {f['message']}" for f in run.flags)
+        return Cell(f"{run.status_label} ⚠", f"flagged: {flagged}" + (f"; {title}" if title else ""),
+                    f"status-cell st-{run.status_class} flagged")
     return Cell(run.status_label, title, f"status-cell st-{run.status_class}")
 
 

@@ -89,6 +89,8 @@ class RunView:
     parts_before: list[str] = field(default_factory=list)
     parts_after: list[str] = field(default_factory=list)
     section_data: dict[str, Any] = field(default_factory=dict)
+    flags: list[dict[str, str]] = field(default_factory=list)
+    baseline: dict[str, Any] | None = None
 
 
 @dataclass

@@ -12,7 +12,9 @@ question the stages ask about that kind of task, so that neither the model stage
   :meth:`TaskType.run_model` (calls :attr:`TaskType.adapter_method` of the adapter inside the
   telemetry phase :attr:`TaskType.phase`), :meth:`TaskType.write_output`;
 - scoring (host, mateval's environment, another process): :meth:`TaskType.read_output`
-  (defensive: the file comes from the model), :meth:`TaskType.score`;
+  (defensive: the file comes from the model), :meth:`TaskType.score`, :meth:`TaskType.baseline`
+  (the trivial predictor's metrics on the same split) and :meth:`TaskType.flags` (what makes the
+  model's output degenerate);
 - its metrics: the entries of the metric catalogue (:mod:`metrics.catalogue`) with its name.
 """
 
@@ -46,6 +48,7 @@ class ScoringContext:
         cache_dir: where reference-set fingerprints may be cached (``None``: no cache).
         n_jobs: worker processes for fingerprinting (``None``: all cores).
         extra: further task settings (``num_samples`` for generation).
+        seed: the run's seed (a baseline that draws at random draws with it).
     """
 
     run_dir: Path
@@ -53,6 +56,7 @@ class ScoringContext:
     cache_dir: Path | None = None
     n_jobs: int | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,59 @@ class Scored:
     metrics: dict[str, float]
     details: dict[str, Any]
     files: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """What :meth:`TaskType.baseline` returns: the trivial predictor's scores on the run's test split.
+
+    Attributes:
+        predictor: one sentence saying what the trivial predictor predicts (with its value, e.g.
+            ``"the training mean of heat_ref, 0.42 eV, for every crystal"``).
+        metrics: the same metric names as the model's ``metrics``, computed by the same code (NaN
+            where undefined).
+        details: what the predictor was built from (e.g. ``n_train``, the predicted value, the
+            sample size, scoring ``seconds``); JSON-serializable.
+    """
+
+    predictor: str
+    metrics: dict[str, float]
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def as_record(self) -> dict[str, Any]:
+        """``result.json``'s ``baseline`` block: ``{"predictor", "metrics", "details"}``."""
+        return {"predictor": self.predictor, "metrics": dict(self.metrics), "details": dict(self.details)}
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A degenerate result, as ``result.json``'s ``flags`` list records it and the summary, the
+    terminal table and the report show it.
+
+    Attributes:
+        code: a stable identifier in snake case, e.g. ``no_positive_predicted``,
+            ``constant_prediction``, ``r2_negative``, ``all_invalid``, ``loss_not_finite``.
+        message: one sentence for a person, with the numbers that triggered it.
+    """
+
+    code: str
+    message: str
+
+    def as_record(self) -> dict[str, str]:
+        """``{"code": ..., "message": ...}``."""
+        return {"code": self.code, "message": self.message}
+
+
+def is_constant(values: np.ndarray, axis: int | None = None) -> bool:
+    """``True`` when every entry of ``values`` (along ``axis``: every row, for spectra) is the same
+    number, to a relative tolerance of 1e-9 of the largest magnitude (float32 round-off of one
+    constant is still constant). An empty array is not constant."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.size == 0:
+        return False
+    spread = np.ptp(values, axis=axis)
+    scale = max(1.0, float(np.max(np.abs(values))))
+    return bool(np.all(spread <= 1e-9 * scale))
 
 
 class TaskType:
@@ -142,6 +199,18 @@ class TaskType:
         write_columns(Path(context.run_dir) / PREDICTIONS_FILE,
                       self.prediction_columns([s.id for s in test], y_true, output))
         return Scored(values, details, {"predictions": PREDICTIONS_FILE})
+
+    def baseline(self, output: Any, train: Sequence[Sample], test: Sequence[Sample], task: TaskSpec,
+                 context: ScoringContext) -> Baseline | None:
+        """The trivial predictor's metrics on ``test`` (the same names and code as :meth:`score`),
+        built from the ``train`` split only; ``output`` is the model's (a generation baseline takes
+        its size). Writes no file. The default: ``None`` (the task type defines no baseline)."""
+        return None
+
+    def flags(self, output: Any, test: Sequence[Sample], task: TaskSpec, scored: Scored) -> list[Flag]:
+        """What makes the model's ``output`` degenerate (e.g. constant predictions), from the output
+        and its ``scored`` metrics. The default: none."""
+        return []
 
     def metrics_of(self, y_true: np.ndarray, output: Any) -> tuple[dict[str, float], dict[str, Any]]:
         """``(metrics, metric_details)`` of ``output`` against ``y_true`` (for the default :meth:`score`)."""

@@ -5,6 +5,12 @@ the model stage writes it as ``score``. The scoring stage writes ``predictions.c
 ``target``, ``prediction`` at :data:`THRESHOLD`, ``score``) and scores ROC-AUC, Accuracy, Precision,
 Recall and F1 (:func:`metrics.classification_metrics`), with the ROC curve points and the confusion
 matrix in ``metric_details`` (:func:`metrics.classification_details`).
+
+Baseline (:meth:`Classification.baseline`): the training prior (the positive-class frequency of
+the training split) as every test crystal's score, so the predicted label is the training majority
+class (positive when the prior is at least :data:`THRESHOLD`) and ROC-AUC is 0.5; scored by the
+same :func:`score`. Flags (:meth:`Classification.flags`): ``no_positive_predicted`` and
+``no_negative_predicted`` (every label the same class at the threshold) and ``constant_score``.
 """
 
 from __future__ import annotations
@@ -16,8 +22,8 @@ import numpy as np
 
 import metrics
 from runner.contract import Sample, TaskSpec
-from runner.tasks.base import (OutputError, TaskType, align, check_vector, read_columns,
-                               write_columns)
+from runner.tasks.base import (Baseline, Flag, OutputError, Scored, ScoringContext, TaskType, align, check_vector,
+                               is_constant, read_columns, write_columns)
 
 #: Decision threshold on the positive-class probability: predicted positive when score >= 0.5.
 THRESHOLD = 0.5
@@ -45,6 +51,42 @@ def prediction_rows(ids: Sequence[str], y_true: np.ndarray, scores: np.ndarray) 
         "prediction": [int(s >= THRESHOLD) for s in scores],
         "score": [float(s) for s in scores],
     }
+
+
+def baseline(y_train: np.ndarray, y_true: np.ndarray) -> tuple[float, dict[str, float]]:
+    """The trivial classifier: ``(prior, metrics)`` where ``prior`` is the positive-class frequency
+    of ``y_train`` (0/1 labels, shape ``(n_train,)``), given as the score of every entry of ``y_true``;
+    its label at :data:`THRESHOLD` is the training majority class (positive on a tie) and its ROC-AUC
+    is 0.5 when ``y_true`` holds both classes.
+
+    Raises:
+        ValueError: an empty training split, or from :mod:`metrics` on bad labels.
+    """
+    y_train = np.asarray(y_train, dtype=np.float64)
+    if y_train.size == 0:
+        raise ValueError("the training split is empty: no class prior")
+    prior = float(np.mean(y_train))
+    return prior, score(y_true, np.full(np.shape(y_true), prior))[0]
+
+
+def flags(scores: np.ndarray) -> list[Flag]:
+    """``no_positive_predicted`` (no score reaches :data:`THRESHOLD`), ``no_negative_predicted``
+    (every score does) and ``constant_score`` (every score the same number: ROC-AUC is 0.5)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    found = []
+    if scores.size:
+        positive = int(np.sum(scores >= THRESHOLD))
+        if positive == 0:
+            found.append(Flag("no_positive_predicted", f"no test crystal is predicted positive (every score < "
+                                                       f"{THRESHOLD:g}; the largest is {scores.max():.4g}): "
+                                                       "precision is undefined"))
+        elif positive == scores.size:
+            found.append(Flag("no_negative_predicted", f"every one of the {scores.size} test crystals is "
+                                                       f"predicted positive (every score >= {THRESHOLD:g})"))
+    if is_constant(scores):
+        found.append(Flag("constant_score", f"every test score is {float(scores[0]):.6g}: the scores rank "
+                                            "nothing (ROC-AUC 0.5 when both classes are present)"))
+    return found
 
 
 class Classification(TaskType):
@@ -87,6 +129,19 @@ class Classification(TaskType):
 
     def prediction_columns(self, ids: Sequence[str], y_true: np.ndarray, output: Any) -> dict[str, list]:
         return prediction_rows(ids, y_true, output)
+
+    def baseline(self, output: Any, train: Sequence[Sample], test: Sequence[Sample], task: TaskSpec,
+                 context: ScoringContext) -> Baseline:
+        y_train = np.asarray([s.target for s in train], dtype=np.float64)
+        prior, values = baseline(y_train, np.asarray([s.target for s in test], dtype=np.float64))
+        majority = int(prior >= THRESHOLD)
+        positive = task.positive_class or "positive"
+        return Baseline(f"the training majority class ({'positive' if majority else 'negative'}) as every label "
+                        f"and the training prior P({positive}) = {prior:.4g} as every score", values,
+                        {"prior": prior, "majority_class": majority, "n_train": int(y_train.size)})
+
+    def flags(self, output: Any, test: Sequence[Sample], task: TaskSpec, scored: Scored) -> list[Flag]:
+        return flags(output)
 
 
 TASK_TYPE = Classification()

@@ -22,6 +22,12 @@ Which crystals enter which metric:
 
 Undefined values are NaN: with no valid generated crystal, ``COV-R``, ``COV-P``, ``EMD_density``
 and ``EMD_num_elements`` are NaN.
+
+Baseline (:meth:`Generation.baseline`): training crystals drawn at random (without replacement,
+seeded by the run's seed), as many as the model was asked for but at most
+:data:`BASELINE_MAX_CRYSTALS`, scored by the same :func:`score` as if generated. It costs one more
+fingerprinting of that many crystals (the reference set's fingerprints are cached). Flag
+(:meth:`Generation.flags`): ``all_invalid`` (no requested crystal is valid).
 """
 
 from __future__ import annotations
@@ -39,11 +45,14 @@ from metrics import generation as gen_metrics
 from runner import fingerprints
 from runner.contract import Sample, TaskSpec
 from runner.result import atomic_write_text
-from runner.tasks.base import MAX_OUTPUT_BYTES, OutputError, Scored, ScoringContext, TaskType, definitions
+from runner.tasks.base import (MAX_OUTPUT_BYTES, Baseline, Flag, OutputError, Scored, ScoringContext, TaskType,
+                               definitions)
 from runner.wire import GENERATED_CIF, GENERATED_CSV, GENERATED_STRUCTURES_FILE
 
 STRUCTURE_CUTOFF_A = 0.5
 MIN_VOLUME_A3 = 0.1
+#: most training crystals the baseline scores (its cost is fingerprinting them, like the model's)
+BASELINE_MAX_CRYSTALS = 200
 #: the metric keys of :func:`score`, in the catalogue's order
 METRIC_KEYS = catalogue.names("generation")
 
@@ -381,6 +390,29 @@ class Generation(TaskType):
 
         write_csv(Path(context.run_dir) / GENERATED_CSV, generated_rows(output))
         return Scored(values, details, {"generated_cif": GENERATED_CIF, "generated_csv": GENERATED_CSV})
+
+    def baseline(self, output: Any, train: Sequence[Sample], test: Sequence[Sample], task: TaskSpec,
+                 context: ScoringContext) -> Baseline:
+        n = min(len(output), len(train), BASELINE_MAX_CRYSTALS)
+        if n == 0:
+            raise ValueError("no training crystal to sample the baseline from")
+        picks = sorted(int(i) for i in np.random.default_rng(context.seed).choice(len(train), size=n, replace=False))
+        values, details = score([train[i].structure for i in picks], [s.structure for s in test],
+                                dataset=context.dataset, cache_dir=context.cache_dir, n_jobs=context.n_jobs)
+        capped = (f" (capped at {BASELINE_MAX_CRYSTALS}; the model was asked for {len(output)})"
+                  if n < len(output) else "")
+        return Baseline(f"{n} training crystals drawn at random without replacement (seed {context.seed}){capped}, "
+                        "scored as if generated", values,
+                        {"n_sampled": n, "n_train": len(train), "n_requested": len(output), "seed": context.seed,
+                         "train_ids": [train[i].id for i in picks], "n_valid": details["n_valid"],
+                         "seconds": details["seconds"]})
+
+    def flags(self, output: Any, test: Sequence[Sample], task: TaskSpec, scored: Scored) -> list[Flag]:
+        n_valid, n_requested = scored.details.get("n_valid"), scored.details.get("n_requested")
+        if n_valid == 0:
+            returned = scored.details.get("n_returned")
+            return [Flag("all_invalid", f"none of the {n_requested} requested crystals is valid ({returned} returned)")]
+        return []
 
 
 TASK_TYPE = Generation()

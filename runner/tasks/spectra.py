@@ -4,10 +4,15 @@ The model's ``predict`` returns an array of shape ``(n_crystals, len(TaskSpec.gr
 stage writes it in long format (``id``, ``frequency``, ``prediction``). The scoring stage writes
 ``predictions.csv`` (``id``, ``frequency``, ``target``, ``prediction``) and scores the spectrum
 metrics of :func:`score` (definitions in ``metrics/catalogue.yaml``).
+
+Baseline (:meth:`Spectra.baseline`): the mean training spectrum predicted for every test crystal,
+scored by the same :func:`score`. Flags (:meth:`Spectra.flags`): ``constant_prediction`` (one
+spectrum for every crystal) and ``r2_negative`` (R² below 0).
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -16,14 +21,15 @@ import numpy as np
 import metrics
 from metrics.spectra import check_spectra_arrays
 from runner.contract import Sample, TaskSpec
-from runner.tasks.base import (OutputError, Scored, ScoringContext, TaskType, align, check_vector, definitions,
-                               read_columns, write_columns)
+from runner.tasks.base import (Baseline, Flag, OutputError, Scored, ScoringContext, TaskType, align, check_vector,
+                               definitions, is_constant, read_columns, write_columns)
 from runner.wire import PREDICTIONS_FILE
 
 #: Unit of the grid (phonon frequencies as wavenumbers).
 GRID_UNIT = "cm^-1"
 #: Temperature of the heat-capacity comparison, K.
 TEMPERATURE_K = 300.0
+
 
 def score(y_true: np.ndarray, y_pred: np.ndarray, grid: np.ndarray) -> tuple[dict[str, float], dict[str, Any]]:
     """Spectrum metrics of ``y_pred`` against ``y_true`` (both shape ``(n_crystals, n_grid)``) on
@@ -89,6 +95,36 @@ def prediction_rows(ids: Sequence[str], y_true: np.ndarray, y_pred: np.ndarray,
     }
 
 
+def baseline(train_spectra: np.ndarray, y_true: np.ndarray, grid: np.ndarray) -> tuple[np.ndarray, dict[str, float]]:
+    """The trivial predictor: ``(mean training spectrum of shape (n_grid,), metrics of predicting
+    it for every row of y_true)`` (spectra of shape ``(n, n_grid)`` on ``grid``, cm⁻¹), by
+    :func:`score`.
+
+    Raises:
+        ValueError: an empty training split, or from :func:`score`.
+    """
+    train_spectra = np.asarray(train_spectra, dtype=np.float64)
+    if train_spectra.ndim != 2 or train_spectra.shape[0] == 0:
+        raise ValueError(f"training spectra of shape {train_spectra.shape}: expected (n_train >= 1, n_grid)")
+    mean = train_spectra.mean(axis=0)
+    y_true = np.asarray(y_true, dtype=np.float64)
+    return mean, score(y_true, np.tile(mean, (y_true.shape[0], 1)), grid)[0]
+
+
+def flags(y_pred: np.ndarray, values: dict[str, float]) -> list[Flag]:
+    """``constant_prediction`` when every row of ``y_pred`` (shape ``(n, n_grid)``) is the same
+    spectrum, ``r2_negative`` when ``values["R2"]`` is below 0."""
+    y_pred = np.asarray(y_pred, dtype=np.float64)
+    found = []
+    if y_pred.shape[0] > 1 and is_constant(y_pred, axis=0):
+        found.append(Flag("constant_prediction", f"the model predicts one spectrum for all {y_pred.shape[0]} "
+                                                 "test crystals"))
+    r2 = values.get("R2", math.nan)
+    if math.isfinite(r2) and r2 < 0:
+        found.append(Flag("r2_negative", f"R² = {r2:.4g} < 0: worse than predicting the test set's mean spectrum"))
+    return found
+
+
 class Spectra(TaskType):
     """See the module docstring."""
 
@@ -135,6 +171,18 @@ class Spectra(TaskType):
         write_columns(Path(context.run_dir) / PREDICTIONS_FILE,
                       prediction_rows([s.id for s in test], y_true, output, grid))
         return Scored(values, details, {"predictions": PREDICTIONS_FILE})
+
+    def baseline(self, output: Any, train: Sequence[Sample], test: Sequence[Sample], task: TaskSpec,
+                 context: ScoringContext) -> Baseline:
+        grid = np.asarray(task.grid, dtype=np.float64)
+        train_spectra = np.stack([np.asarray(s.target, dtype=np.float64) for s in train]) if train else np.empty((0,))
+        y_true = np.stack([np.asarray(s.target, dtype=np.float64) for s in test])
+        _, values = baseline(train_spectra, y_true, grid)
+        return Baseline(f"the mean training {task.target} spectrum (over {len(train)} crystals) for every crystal",
+                        values, {"n_train": len(train)})
+
+    def flags(self, output: Any, test: Sequence[Sample], task: TaskSpec, scored: Scored) -> list[Flag]:
+        return flags(output, scored.metrics)
 
 
 TASK_TYPE = Spectra()
