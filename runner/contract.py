@@ -188,7 +188,7 @@ class ModelAdapter(abc.ABC):
             on_epoch_end: call once per epoch with an :class:`EpochRecord`.
         """
 
-    def predict(self, samples: Sequence[Sample]) -> Any:
+    def predict(self, samples: Sequence[Sample]) -> np.ndarray | list:
         """Predict for ``samples`` (their ``target`` is ``None``). Required for regression,
         classification, spectra and potential models.
 
