@@ -3,6 +3,7 @@
 the model saw no test energy or force, and the predictions are an extended XYZ file ASE reads."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -50,3 +51,17 @@ def test_bench_linear_potential_on_mlearn_si(tmp_path):
     assert [f.info["id"] for f in frames] == [row["id"] for row in test_rows]
     assert all(np.all(f.arrays["pred_forces"] == 0.0) for f in frames)
     assert sum(len(f) for f in frames) == result["metric_details"]["n_atoms"] == 1525
+
+    # the report shows the potential section: two parity plots and the per-config-type errors
+    out = run_mateval(["report", "--results-dir", str(tmp_path), "-o", str(tmp_path / "report.html")],
+                      cwd=REPO_ROOT, env=ENV, timeout=600)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+    page = (tmp_path / "report.html").read_text()
+    for key in ("parity", "force_parity"):
+        match = re.search(rf'<figure class="fig-{key}(?: [a-z ]+)?">(.*?)</figure>', page, re.S)
+        assert match and "<svg" in match.group(1), key
+    table = page[page.index("Errors per configuration type"):]
+    table = table[:table.index("</table>")]
+    vacancy = result["metric_details"]["per_config_type"]["Vacancy"]
+    assert re.search(rf"<th>Vacancy</th><td class=\"num\">{vacancy['n_structures']}</td>"
+                     rf"<td class=\"num\">{vacancy['energy_RMSE']:.4f}</td>", table)
