@@ -49,6 +49,7 @@ def test_mlearn_si_is_the_published_split_with_a_seeded_validation(si):
     assert si.sha256 == {"Si/training.json": mlearn.PUBLISHED_SHA256["Si/training.json"],
                          "Si/test.json": mlearn.PUBLISHED_SHA256["Si/test.json"]}
     TASK_TYPE.check_targets(get_task("mlearn_si").spec, si.splits)
+    assert get_task("mlearn_si").data_sha256("subset", ROOTS) == si.sha256  # what --resume compares
 
 
 def test_validation_split_follows_the_run_seed(si):
