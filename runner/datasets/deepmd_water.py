@@ -15,7 +15,11 @@ Split (stated by mateval; the source has none): systems ``data_0``, ``data_1`` a
 (320 frames) are the training pool, from which 10 % of the frames are held out for validation
 with the run's seed; ``data_3`` (80 frames) is the test split. Frames of one system are steps of
 one trajectory, so a whole held-out system keeps correlated frames out of the test split.
-Not embedded in mateval (1.9 MB of float32 arrays): ``$MATEVAL_DATA/deepmd_water/``.
+
+Variants: ``full`` reads ``<root>/deepmd_water/`` (1.9 MB, ``$MATEVAL_DATA``); ``subset`` reads
+``data/deepmd_water_subset/``, a compact real subset committed to mateval and drawn by
+:func:`draw_subset` (every 4th frame of each system, same layout, float32 arrays copied unchanged;
+its ``SHA256SUMS`` lists every file by its path in the folder and is checked on every load).
 """
 
 from __future__ import annotations
@@ -26,10 +30,13 @@ from typing import Sequence
 import numpy as np
 
 from runner.contract import Sample
-from runner.datasets.base import DatasetError, LoadedDataset, file_sha256, find_dataset_dir
+from runner.datasets.base import CHECKSUM_FILE, DatasetError, LoadedDataset, file_sha256, find_dataset_dir
 from runner.datasets.mlearn import VAL_FRACTION, split_validation
 
 NAME = "deepmd_water"
+SUBSET_NAME = "deepmd_water_subset"
+#: :func:`draw_subset` keeps every ``SUBSET_STRIDE``-th frame of each system
+SUBSET_STRIDE = 4
 TRAIN_SYSTEMS = ("data_0", "data_1", "data_2")
 TEST_SYSTEMS = ("data_3",)
 ARRAYS = ("coord.npy", "box.npy", "energy.npy", "force.npy")
@@ -44,7 +51,7 @@ def data_files(variant: str, data_roots: Sequence[Path]) -> tuple[Path, list[Pat
     if variant not in ("subset", "full"):
         raise DatasetError(f"{NAME}: unknown data variant {variant!r}; expected 'subset' or 'full'")
     systems = TRAIN_SYSTEMS + TEST_SYSTEMS
-    directory = find_dataset_dir(NAME, data_roots, [f"{s}/{f}" for s in systems for f in ("type.raw", "type_map.raw")])
+    directory = find_dataset_dir(SUBSET_NAME if variant == "subset" else NAME, data_roots, [f"{s}/{f}" for s in systems for f in ("type.raw", "type_map.raw")])
     files = []
     for system in systems:
         files += [directory / system / "type.raw", directory / system / "type_map.raw"]
@@ -56,16 +63,32 @@ def data_files(variant: str, data_roots: Sequence[Path]) -> tuple[Path, list[Pat
 
 
 def data_sha256(variant: str, data_roots: Sequence[Path]) -> dict[str, str]:
-    """``{path relative to the dataset directory: sha256}`` of every file read.
+    """``{path relative to the dataset directory: sha256}`` of every file read, checked against
+    the directory's ``SHA256SUMS`` when it has one (paths relative to the directory).
 
     Raises:
-        DatasetError: as :func:`data_files`, or a file is missing.
+        DatasetError: as :func:`data_files`, a file is missing, or a sha256 differs from
+            ``SHA256SUMS`` (file named).
     """
     directory, files = data_files(variant, data_roots)
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
         raise DatasetError(f"{NAME}: missing file(s) {', '.join(missing[:4])}")
-    return {f.relative_to(directory).as_posix(): file_sha256(f) for f in files}
+    sums = {f.relative_to(directory).as_posix(): file_sha256(f) for f in files}
+    listing = directory / CHECKSUM_FILE
+    if listing.is_file():
+        for number, line in enumerate(listing.read_text().splitlines(), start=1):
+            digest, _, name = line.partition("  ")
+            if not line.strip():
+                continue
+            if len(digest) != 64 or not name.strip():
+                raise DatasetError(f"{listing}: line {number}: expected '<sha256>  <path>', got {line!r}")
+            name = name.strip()
+            if name in sums and sums[name] != digest.lower():
+                raise DatasetError(f"{directory / name}: sha256 mismatch: expected {digest.lower()} ({listing.name}), "
+                                   f"got {sums[name]}; the file is corrupted or was modified: restore it "
+                                   "(e.g. git checkout -- data/)")
+    return sums
 
 
 def _array(path: Path, shape: tuple) -> np.ndarray:
@@ -139,5 +162,63 @@ def load(variant: str, data_roots: Sequence[Path], max_samples: dict[str, int] |
                    f"({len(pool)} frames) for training, {len(val)} of them ({VAL_FRACTION:.0%}) held out for "
                    f"validation with numpy default_rng(run seed = {seed}); system {', '.join(TEST_SYSTEMS)} "
                    f"({len(test)} frames) as test")
-    return LoadedDataset(name=NAME, variant="full", path=directory, splits=splits, sha256=sha,
-                         split_description=description, notes=notes)
+    if variant == "subset":
+        description += (f"; the committed subset {SUBSET_NAME} (every {SUBSET_STRIDE}th frame of each system, "
+                        "see its SOURCE.md)")
+    return LoadedDataset(name=SUBSET_NAME if variant == "subset" else NAME, variant=variant, path=directory,
+                         splits=splits, sha256=sha, split_description=description, notes=notes)
+
+
+def draw_subset(source: Path, out: Path, stride: int = SUBSET_STRIDE) -> dict[str, str]:
+    """Write every ``stride``-th frame (0, stride, 2 stride, ...) of each system of the DeePMD
+    water data in ``source`` to ``out`` in the same layout: ``data_<k>/type.raw``, ``type_map.raw``
+    (copied) and one ``set.000/`` holding the kept frames of all the system's sets, in order, with
+    the source's dtype (float32) unchanged; then ``SHA256SUMS`` (paths relative to ``out``).
+
+    Returns:
+        ``{relative path: sha256}`` of the written files.
+
+    Raises:
+        DatasetError: the source is not the DeePMD water data.
+    """
+    import hashlib
+    import io
+    import shutil
+
+    source, out = Path(source), Path(out)
+    sums = {}
+    for system in TRAIN_SYSTEMS + TEST_SYSTEMS:
+        src = source / system
+        sets = sorted(p for p in src.glob("set.*") if p.is_dir())
+        if not sets or not (src / "type.raw").is_file():
+            raise DatasetError(f"{src}: not a DeePMD system (type.raw, set.*/)")
+        dst = out / system / "set.000"
+        dst.mkdir(parents=True, exist_ok=True)
+        for name in ("type.raw", "type_map.raw"):
+            shutil.copyfile(src / name, out / system / name)
+            sums[f"{system}/{name}"] = file_sha256(out / system / name)
+        for array in ARRAYS:
+            joined = np.concatenate([np.load(s / array, allow_pickle=False) for s in sets])[::stride]
+            buffer = io.BytesIO()
+            np.save(buffer, joined, allow_pickle=False)
+            (dst / array).write_bytes(buffer.getvalue())
+            sums[f"{system}/set.000/{array}"] = hashlib.sha256(buffer.getvalue()).hexdigest()
+    (out / CHECKSUM_FILE).write_text("".join(f"{digest}  {name}\n" for name, digest in sums.items()))
+    return sums
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Command line of :func:`draw_subset`."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=draw_subset.__doc__)
+    parser.add_argument("--source", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--stride", type=int, default=SUBSET_STRIDE)
+    args = parser.parse_args(argv)
+    for name, digest in draw_subset(args.source, args.out, args.stride).items():
+        print(f"{digest}  {name}")
+
+
+if __name__ == "__main__":
+    main()

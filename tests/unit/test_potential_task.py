@@ -89,6 +89,24 @@ def test_other_mlearn_elements_and_water_from_the_shared_data(shared_data):
     assert get_task("water_deepmd").data_sha256("full", [shared_data]) == water.sha256
 
 
+def test_water_subset_is_committed_and_redrawn_identically(tmp_path, shared_data):
+    committed = deepmd_water.load("subset", ROOTS, None, seed=0)
+    assert committed.sizes() == {"train": 72, "val": 8, "test": 20} and committed.name == "deepmd_water_subset"
+    full = deepmd_water.load("full", [shared_data], None, seed=0)
+    by_id = {s.id: s for s in full.splits["test"]}
+    for k, frame in enumerate(committed.splits["test"]):  # subset frame k is the source's frame 4 k
+        source = by_id[f"data_3/set.000/{4 * k}"]
+        assert frame.target["energy"] == source.target["energy"]
+        assert np.array_equal(frame.target["forces"], source.target["forces"])
+    sums = deepmd_water.draw_subset(shared_data / "deepmd_water", tmp_path / "deepmd_water_subset")
+    listed = dict(reversed(line.split("  ")) for line in
+                  (REPO_ROOT / "data/deepmd_water_subset/SHA256SUMS").read_text().splitlines())
+    assert sums == listed == committed.sha256
+    (tmp_path / "deepmd_water_subset/data_3/set.000/energy.npy").write_bytes(b"x")
+    with pytest.raises(DatasetError, match="energy.npy: sha256 mismatch"):
+        deepmd_water.load("subset", [tmp_path])
+
+
 def _inputs(tmp_path, data):
     definition = get_task("mlearn_si")
     small = {k: v[:4] for k, v in data.splits.items()}
