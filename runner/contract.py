@@ -31,7 +31,7 @@ stage (:mod:`runner.run`, in the model's environment or container) then does:
    calls ``on_epoch_end(EpochRecord(...))`` once per epoch (the runner logs progress and keeps the
    loss history).
 3. The task type's model call (:mod:`runner.tasks`) in its telemetry phase: ``adapter.predict(test)``
-   (``predict``) for regression, classification and spectra, ``adapter.generate(n)``
+   (``predict``) for regression, classification, spectra and potential, ``adapter.generate(n)``
    (``generate``) for generation. The runner checks and writes what it returns.
 4. ``adapter.network`` and ``adapter.forward_inputs(batch)`` are used to count parameters and FLOPs.
 
@@ -55,7 +55,7 @@ from typing import Any, Callable, Literal, Mapping, Sequence
 
 import numpy as np
 
-TaskType = Literal["regression", "classification", "generation", "spectra"]
+TaskType = Literal["regression", "classification", "generation", "spectra", "potential"]
 
 
 @dataclass(frozen=True)
@@ -66,17 +66,20 @@ class TaskSpec:
         name: task identifier, e.g. ``"perov5_heat_ref"``.
         task_type: ``"regression"`` (one real target per crystal), ``"classification"``
             (binary label per crystal, 1 = positive class), ``"generation"`` (learn the
-            distribution of the training crystals and sample new ones) or ``"spectra"`` (one
-            vector per crystal on a fixed grid, e.g. a phonon density of states).
+            distribution of the training crystals and sample new ones), ``"spectra"`` (one
+            vector per crystal on a fixed grid, e.g. a phonon density of states) or
+            ``"potential"`` (an interatomic potential: the total energy and the forces of each
+            structure, see :class:`Sample`).
         target: name of the target property in the dataset's own terms, e.g. ``"heat_ref"``
-            (``"structure"`` for generation).
-        unit: unit of the target (``"eV"``) or ``None`` for class labels and generation.
+            (``"structure"`` for generation, ``"energy_forces"`` for potential).
+        unit: unit of the target (``"eV"``; for potential ``"eV"``: energies in eV, forces in
+            eV/Å) or ``None`` for class labels and generation.
         positive_class: for classification, a human-readable definition of label 1
             (e.g. ``"ind_gap > 0 eV"``); ``None`` otherwise.
         max_atoms: for generation, the largest number of atoms per cell in the dataset (a model
             may size its decoders with it); ``None`` otherwise.
-        elements: for generation, the chemical symbols occurring in the training split, sorted
-            by atomic number; ``None`` otherwise.
+        elements: for generation and potential, the chemical symbols occurring in the training
+            split, sorted by atomic number; ``None`` otherwise.
         grid: for spectra, the points the spectrum is given on (e.g. 51 frequencies, 0 to 1000
             cm⁻¹); ``None`` otherwise.
         grid_unit: unit of ``grid`` (``"cm^-1"``); ``None`` otherwise.
@@ -100,15 +103,22 @@ class Sample:
     Attributes:
         id: dataset-stable identifier (for perov_5 the CMR ``material_id``), used in
             ``predictions.csv``.
-        structure: a ``pymatgen.core.Structure`` (lattice in Å, fractional coordinates).
+        structure: a ``pymatgen.core.Structure`` (lattice in Å, fractional coordinates;
+            periodic).
         target: regression: the property in ``TaskSpec.unit``; classification: 0 or 1;
-            spectra: a float ``np.ndarray`` of shape ``(len(TaskSpec.grid),)``; ``None`` for
-            samples handed to :meth:`ModelAdapter.predict` and for generation.
+            spectra: a float ``np.ndarray`` of shape ``(len(TaskSpec.grid),)``; potential: a
+            dict ``{"energy": float, "forces": np.ndarray}``, the total energy of the cell in eV
+            (not per atom) and the forces on its atoms, float64 of shape ``(n_atoms, 3)`` in eV/Å,
+            in the order of the structure's sites; ``None`` for samples handed to
+            :meth:`ModelAdapter.predict` and for generation.
+        info: further facts about the sample that are not targets and may be given to the model,
+            e.g. ``{"config_type": "Vacancy"}`` (mlearn's configuration group); empty by default.
     """
 
     id: str
     structure: Any
-    target: float | int | None
+    target: Any
+    info: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -178,14 +188,18 @@ class ModelAdapter(abc.ABC):
             on_epoch_end: call once per epoch with an :class:`EpochRecord`.
         """
 
-    def predict(self, samples: Sequence[Sample]) -> np.ndarray:
-        """Predict for ``samples`` (their ``target`` is ``None``). Required for regression and
-        classification models.
+    def predict(self, samples: Sequence[Sample]) -> np.ndarray | list:
+        """Predict for ``samples`` (their ``target`` is ``None``). Required for regression,
+        classification, spectra and potential models.
 
         Returns:
             ``np.ndarray``, float64. Regression: shape ``(n_samples,)``, the property in the
             task's unit. Classification: shape ``(n_samples,)``, the probability of the positive
             class, in [0, 1]. Spectra: shape ``(n_samples, len(TaskSpec.grid))``.
+            Potential: a list, one entry per sample in the same order, each a dict
+            ``{"energy": float, "forces": array-like of shape (n_atoms, 3)}``: the total energy
+            of the cell in eV and the forces in eV/Å, atoms in the order of the structure's sites.
+            The runner checks types, shapes and finiteness and names the sample on error.
         """
         raise NotImplementedError(f"{type(self).__name__} does not implement predict()")
 

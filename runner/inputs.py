@@ -6,7 +6,8 @@ by the model stage.
   model call needs (``num_samples`` for generation).
 - ``train.jsonl``, ``val.jsonl``: one JSON object a line, ``{"id", "structure", "target"}``, the
   structure as ``pymatgen.core.Structure.as_dict()`` (read back bit for bit), the target encoded by
-  the task type (:meth:`runner.tasks.base.TaskType.encode_target`);
+  the task type (:meth:`runner.tasks.base.TaskType.encode_target`), plus ``"info"`` when the
+  sample has any (:attr:`runner.contract.Sample.info`, e.g. a configuration type; never a target);
 - ``test.jsonl``: the same without ``target``: the test targets never enter this folder.
 """
 
@@ -63,6 +64,8 @@ def write_inputs(run_dir: Path, task: TaskSpec, description: str, dataset: Mappi
         lines = []
         for sample in splits.get(split, ()):
             entry = {"id": sample.id, "structure": sample.structure.as_dict()}
+            if sample.info:
+                entry["info"] = dict(sample.info)
             if split != "test":
                 entry["target"] = encode_target(sample.target)
             lines.append(json.dumps(entry, allow_nan=False))
@@ -97,7 +100,10 @@ def _samples(path: Path, decode_target, with_targets: bool) -> Iterable[Sample]:
                 entry = json.loads(line)
                 structure = Structure.from_dict(entry["structure"])
                 target = decode_target(entry["target"]) if with_targets else None
-                yield Sample(id=str(entry["id"]), structure=structure, target=target)
+                info = entry.get("info") or {}
+                if not isinstance(info, dict):
+                    raise ValueError(f"info is a JSON {type(info).__name__}, expected an object")
+                yield Sample(id=str(entry["id"]), structure=structure, target=target, info=info)
             except (ValueError, KeyError, TypeError, RecursionError) as exc:
                 raise InputsError(f"{path}: line {number}: {type(exc).__name__}: {exc}") from None
     except OSError as exc:  # RefusedFile: a link or not a regular file

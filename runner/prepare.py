@@ -44,7 +44,8 @@ def load_task_data(spec: RunSpec) -> TaskData:
     """
     definition = get_task(spec.task)
     task_type = get_task_type(definition.spec.task_type)
-    dataset = definition.load(spec.data_variant, [Path(p) for p in spec.data_roots], spec.max_samples)
+    dataset = definition.load(spec.data_variant, [Path(p) for p in spec.data_roots], spec.max_samples,
+                              seed=spec.seed)
     task_type.check_targets(definition.spec, dataset.splits)
     return TaskData(definition, task_type, dataset)
 

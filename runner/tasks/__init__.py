@@ -2,7 +2,7 @@
 
 A task (:class:`TaskDefinition`, catalogue :data:`TASKS`) names a dataset, a target and a task
 type. A task type is one module of this package (``regression``, ``classification``,
-``generation``, ``spectra``) whose ``TASK_TYPE`` (:class:`runner.tasks.base.TaskType`) knows how its
+``generation``, ``spectra``, ``potential``) whose ``TASK_TYPE`` (:class:`runner.tasks.base.TaskType`) knows how its
 targets are checked, which adapter method the model stage calls, how the model's output is written
 and read back, and how it is scored (see :mod:`runner.tasks.base`).
 
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from runner.contract import TaskSpec
-from runner.datasets import DatasetError, LoadedDataset, cdvae, petretto
+from runner.datasets import DatasetError, LoadedDataset, cdvae, deepmd_water, mlearn, petretto
 from runner.datasets.base import verified_sha256
 from runner.tasks.base import TaskType
 
@@ -44,6 +44,10 @@ class TaskDefinition:
             validation (see :func:`runner.datasets.cdvae.load`).
         num_samples: generation: how many crystals the model is asked for (``--num-samples``
             overrides); ``None`` otherwise.
+        loader: a dataset of its own (the potential tasks): ``loader(variant, data_roots,
+            max_samples, seed) -> LoadedDataset``; ``None`` for the CDVAE and phonon datasets.
+        sha256_of: with ``loader``: ``sha256_of(variant, data_roots) -> {file: sha256}``, the
+            files ``loader`` reads, without parsing them (for ``--resume``).
     """
 
     spec: TaskSpec
@@ -52,10 +56,16 @@ class TaskDefinition:
     label: Callable[[Mapping[str, Any]], float | int] | None
     holdout_fraction: float = cdvae.FULL_VAL_FRACTION
     num_samples: int | None = None
+    loader: Callable[..., LoadedDataset] | None = None
+    sha256_of: Callable[..., dict[str, str]] | None = None
 
-    def load(self, variant: str, data_roots: Sequence[Path], max_samples: dict[str, int] | None = None) -> LoadedDataset:
-        """Load this task's data (see :func:`runner.datasets.cdvae.load` and
-        :func:`runner.datasets.petretto.load` for the errors raised)."""
+    def load(self, variant: str, data_roots: Sequence[Path], max_samples: dict[str, int] | None = None,
+             seed: int = 0) -> LoadedDataset:
+        """Load this task's data (see :func:`runner.datasets.cdvae.load`,
+        :func:`runner.datasets.petretto.load` and :attr:`loader` for the errors raised). ``seed``
+        is the run's seed: datasets whose validation split is drawn per run use it."""
+        if self.loader is not None:
+            return self.loader(variant, data_roots, max_samples, seed)
         if self.dataset == petretto.NAME:
             dataset, grid = petretto.load(variant, data_roots, max_samples)
             if tuple(float(g) for g in grid) != self.spec.grid:
@@ -71,6 +81,8 @@ class TaskDefinition:
             DatasetError: the dataset is not found under ``data_roots``, or a file's sha256
                 differs from the dataset's ``SHA256SUMS``.
         """
+        if self.sha256_of is not None:
+            return self.sha256_of(variant, data_roots)
         if self.dataset == petretto.NAME:
             directory, files = petretto.data_files(variant, data_roots)
         else:
@@ -82,6 +94,19 @@ def _generation(name: str, dataset: str, description: str) -> TaskDefinition:
     return TaskDefinition(spec=TaskSpec(name=name, task_type="generation", target="structure", unit=None),
                           dataset=dataset, description=description, label=None, holdout_fraction=0.0,
                           num_samples=1000)
+
+
+def _mlearn(element: str) -> TaskDefinition:
+    name = f"mlearn_{element.lower()}"
+    return TaskDefinition(
+        spec=TaskSpec(name=name, task_type="potential", target="energy_forces", unit="eV"),
+        dataset=f"mlearn_{element}",
+        description=f"Interatomic potential for {element}: total energy (eV) and forces (eV/Å) of the DFT (PBE) "
+                    f"configurations of Zuo et al. 2020's mlearn benchmark, on its published train/test split.",
+        label=None,
+        loader=lambda variant, roots, max_samples, seed: mlearn.load(element, variant, roots, max_samples, seed),
+        sha256_of=lambda variant, roots: mlearn.data_sha256(element, variant, roots),
+    )
 
 
 TASKS: dict[str, TaskDefinition] = {
@@ -116,6 +141,17 @@ TASKS: dict[str, TaskDefinition] = {
         "carbon24_generation", "carbon_24",
         "Generation of carbon allotropes (CDVAE's carbon_24, 6-24 atoms per cell, AIRSS): train on the training "
         "split, generate, score validity, coverage (COV-R/COV-P) and EMD against the test split."),
+    **{f"mlearn_{element.lower()}": _mlearn(element) for element in mlearn.ELEMENTS},
+    "water_deepmd": TaskDefinition(
+        spec=TaskSpec(name="water_deepmd", task_type="potential", target="energy_forces", unit="eV"),
+        dataset=deepmd_water.NAME,
+        description="Interatomic potential for liquid water (64 H2O, periodic): total energy (eV) and forces (eV/Å) "
+                    "of DeePMD-kit's example data, which its authors provide for testing only; systems 0-2 train, "
+                    "system 3 test.",
+        label=None,
+        loader=lambda variant, roots, max_samples, seed: deepmd_water.load(variant, roots, max_samples, seed),
+        sha256_of=deepmd_water.data_sha256,
+    ),
 }
 
 
@@ -133,7 +169,7 @@ def get_task(name: str) -> TaskDefinition:
         raise UnknownTaskError(f"unknown task {name!r}; known tasks: {', '.join(sorted(TASKS))}") from None
 
 
-BUILTIN_TASK_TYPES = ("regression", "classification", "generation", "spectra")
+BUILTIN_TASK_TYPES = ("regression", "classification", "generation", "spectra", "potential")
 _TASK_TYPES: dict[str, TaskType] = {}
 PLUGINS_VARIABLE = "MATEVAL_PLUGINS"
 

@@ -1,6 +1,6 @@
 """Report sections by task type: the registry the generic report code asks.
 
-``SECTIONS`` maps a task type to its :class:`Section`; the four built-in ones are registered here, a
+``SECTIONS`` maps a task type to its :class:`Section`; the built-in ones are registered here, a
 plugin registers its own with :func:`register`. The report never branches on the task type: it
 calls :func:`section_for`, which gives a :class:`FallbackSection` for a task type without a section.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 from .base import FallbackSection, Section, parity_figure
 from .classification import ClassificationSection
 from .generation import GenerationSection
+from .potential import PotentialSection
 from .regression import RegressionSection
 from .spectra import SpectraSection
 
@@ -65,5 +66,6 @@ def section_for(task_type: str) -> Section:
     return section
 
 
-for _section in (RegressionSection(), ClassificationSection(), GenerationSection(), SpectraSection()):
+for _section in (RegressionSection(), ClassificationSection(), GenerationSection(), SpectraSection(),
+                 PotentialSection()):
     register(_section.task_type, _section)
