@@ -44,7 +44,8 @@ import numpy as np
 
 from metrics import potential as pm
 from runner.contract import Sample, TaskSpec
-from runner.tasks.base import MAX_OUTPUT_BYTES, OutputError, Scored, ScoringContext, TaskType, definitions, write_columns
+from runner.tasks.base import (MAX_OUTPUT_BYTES, Baseline, Flag, OutputError, Scored, ScoringContext, TaskType,
+                               definitions, is_constant, write_columns)
 from runner.wire import PREDICTIONS_FILE
 
 #: the model stage's output (one JSON object per test structure)
@@ -324,12 +325,11 @@ class Potential(TaskType):
         write_extxyz(run_dir / EXTXYZ_FILE, test, ref, output)
         return Scored(values, details, {"predictions": PREDICTIONS_FILE, "predictions_extxyz": EXTXYZ_FILE})
 
-    def baseline(self, train: Sequence[Sample], test: Sequence[Sample], task: TaskSpec) -> dict[str, Any]:
-        """The metrics of the per-element linear baseline (:func:`baseline_predictions`) on ``test``.
-
-        Returns:
-            ``{"metrics": {name: value} (as :meth:`score`), "details": {"reference_energies":
-            {element: eV/atom}, "per_config_type": {...}}, "description": str}``.
+    def baseline(self, output: Any, train: Sequence[Sample], test: Sequence[Sample], task: TaskSpec,
+                 context: ScoringContext) -> Baseline:
+        """The metrics of the per-element linear baseline (:func:`baseline_predictions`) on ``test``:
+        reference energies fitted by least squares of the total energy on the element counts of the
+        training structures, zero forces.
 
         Raises:
             ValueError: as :func:`baseline_predictions`.
@@ -337,10 +337,24 @@ class Potential(TaskType):
         pred, reference = baseline_predictions(train, test, task.elements)
         ref = [check_target(s.target, len(s.structure), f"test sample {s.id}: target") for s in test]
         values, details = score(test, ref, pred)
-        return {"metrics": values,
-                "details": {"reference_energies": reference, PER_CONFIG_TYPE: details[PER_CONFIG_TYPE]},
-                "description": "per-element reference energies fitted by least squares of the total energy on "
-                               "the element counts of the training structures; zero forces"}
+        energies = ", ".join(f"{el} {e:.4f} eV" for el, e in reference.items())
+        return Baseline(f"per-element reference energies fitted by least squares on the training structures "
+                        f"({energies} per atom) and zero forces", values,
+                        {"reference_energies": reference, PER_CONFIG_TYPE: details[PER_CONFIG_TYPE],
+                         "n_train": len(train)})
+
+    def flags(self, output: Any, test: Sequence[Sample], task: TaskSpec, scored: Scored) -> list[Flag]:
+        """``zero_forces`` when every predicted force component is 0 (the model learnt no forces);
+        ``constant_prediction`` when every structure gets the same energy per atom."""
+        found = []
+        forces = [np.asarray(f, dtype=np.float64) for _, f in output] if output else []
+        if forces and all(not np.any(f) for f in forces):
+            found.append(Flag("zero_forces", "every predicted force component is 0 eV/Å: the model predicts no forces"))
+        per_atom = np.asarray([float(e) / len(s.structure) for (e, _), s in zip(output, test)], dtype=np.float64)
+        if per_atom.size > 1 and is_constant(per_atom):
+            found.append(Flag("constant_prediction", f"every one of the {per_atom.size} test structures gets "
+                                                     f"{per_atom[0]:.6g} eV/atom: the model predicts a constant"))
+        return found
 
 
 TASK_TYPE = Potential()

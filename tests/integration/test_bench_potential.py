@@ -35,8 +35,12 @@ def test_bench_linear_potential_on_mlearn_si(tmp_path):
     # the model is the task's baseline: its score is the baseline's, computed here independently
     definition = get_task("mlearn_si")
     data = definition.load("subset", [REPO_ROOT / "data"], None, seed=2)
-    baseline = get_task_type("potential").baseline(data.splits["train"], data.splits["test"], definition.spec)
-    assert result["metrics"] == pytest.approx(baseline["metrics"], rel=1e-9)
+    baseline = get_task_type("potential").baseline(None, data.splits["train"], data.splits["test"], definition.spec,
+                                                   None)
+    assert result["metrics"] == pytest.approx(baseline.metrics, rel=1e-9)
+    # and the scoring stage recorded that baseline, and flags a model without forces
+    assert result["baseline"]["metrics"] == pytest.approx(baseline.metrics, rel=1e-9)
+    assert "zero_forces" in [flag["code"] for flag in result["flags"]]
 
     # no test target in the model's inputs; config types are there
     test_rows = [json.loads(line) for line in (run_dir / "inputs" / "test.jsonl").read_text().splitlines()]

@@ -223,15 +223,26 @@ def test_scoring_refuses_a_malformed_output_file(tmp_path, si):
 def test_baseline_is_the_per_element_fit_with_zero_forces(si):
     train, test = si.splits["train"], si.splits["test"]
     spec = TASK_TYPE.model_task(get_task("mlearn_si").spec, train)
-    baseline = TASK_TYPE.baseline(train, test, spec)
+    baseline = TASK_TYPE.baseline(None, train, test, spec, None)
     # one element: the least-squares energy per atom is sum(E n) / sum(n^2)
     n_train = np.array([len(s.structure) for s in train])
     e_train = np.array([s.target["energy"] for s in train])
     mu = float(np.sum(e_train * n_train) / np.sum(n_train**2))
-    assert baseline["details"]["reference_energies"]["Si"] == pytest.approx(mu)
+    assert baseline.details["reference_energies"]["Si"] == pytest.approx(mu)
     n = np.array([len(s.structure) for s in test])
     e_true = np.array([s.target["energy"] for s in test])
     f_true = np.concatenate([s.target["forces"] for s in test])
-    assert baseline["metrics"] == pytest.approx(pm.potential_metrics(e_true, mu * n, f_true, np.zeros_like(f_true), n))
-    assert baseline["metrics"]["force_cos"] == 0.0 and baseline["metrics"]["EFwT"] == 0.0
-    assert set(baseline["details"]["per_config_type"]) == {s.info["config_type"] for s in test}
+    assert baseline.metrics == pytest.approx(pm.potential_metrics(e_true, mu * n, f_true, np.zeros_like(f_true), n))
+    assert baseline.metrics["force_cos"] == 0.0 and baseline.metrics["EFwT"] == 0.0
+    assert "Si" in baseline.predictor and "zero forces" in baseline.predictor
+    assert set(baseline.details["per_config_type"]) == {s.info["config_type"] for s in test}
+
+
+def test_flags_name_zero_forces_and_constant_energies(si):
+    test = si.splits["test"][:3]
+    spec = TASK_TYPE.model_task(get_task("mlearn_si").spec, si.splits["train"])
+    flat = [(-5.0 * len(s.structure), np.zeros((len(s.structure), 3))) for s in test]
+    codes = [flag.code for flag in TASK_TYPE.flags(flat, test, spec, None)]
+    assert codes == ["zero_forces", "constant_prediction"]
+    varied = [(-5.0 * len(s.structure) + i, np.full((len(s.structure), 3), 0.1)) for i, s in enumerate(test)]
+    assert TASK_TYPE.flags(varied, test, spec, None) == []
