@@ -104,11 +104,14 @@ class Sample:
         target: regression: the property in ``TaskSpec.unit``; classification: 0 or 1;
             spectra: a float ``np.ndarray`` of shape ``(len(TaskSpec.grid),)``; ``None`` for
             samples handed to :meth:`ModelAdapter.predict` and for generation.
+        info: optional per-sample metadata a model may use (e.g. ``{"config_type": "Vacancy"}``
+            for interatomic potentials); never a target.
     """
 
     id: str
     structure: Any
     target: float | int | None
+    info: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
