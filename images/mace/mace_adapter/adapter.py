@@ -12,7 +12,13 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-import mace  # noqa: F401  (must come before e3nn: e3nn 0.4.4 fails to import under torch >= 2.6 otherwise)
+import warnings
+
+# e3nn's TorchScript compilation warns once per layer about instance-level annotations; harmless,
+# and hundreds of lines in run.log
+warnings.filterwarnings("ignore", message="The TorchScript type system doesn't support instance-level annotations")
+
+import mace  # noqa: E402,F401  (must come before e3nn: e3nn 0.4.4 fails to import under torch >= 2.6 otherwise)
 import numpy as np
 import torch
 from mace import data as mace_data
