@@ -66,7 +66,7 @@ def test_missing_column_is_named(tmp_path):
 
 
 def test_unknown_task_lists_known():
-    with pytest.raises(UnknownTaskError, match="known tasks: carbon24_generation, perov5_generation, perov5_has_gap"):
+    with pytest.raises(UnknownTaskError, match="known tasks: carbon24_generation, mp20_formation_energy, mp20_is_metal, perov5_generation, perov5_has_gap"):
         get_task("perov5_bandgap")
 
 
