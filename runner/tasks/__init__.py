@@ -14,6 +14,7 @@ Plugins: every module named in ``MATEVAL_PLUGINS`` (comma-separated, importable)
 from __future__ import annotations
 
 import importlib
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -37,11 +38,12 @@ class TaskDefinition:
 
     Attributes:
         spec: what the model sees (:class:`runner.contract.TaskSpec`).
-        dataset: dataset name (``perov_5``, ``carbon_24``).
+        dataset: dataset name (``perov_5``, ``carbon_24``, ``mp_20_biternary``, ``phonon_dos_petretto``).
         description: one line for reports.
         label: maps a dataset row to the target; ``None`` for generation.
-        holdout_fraction: without CDVAE's ``train.csv``, the share of its ``val.csv`` held out for
-            validation (see :func:`runner.datasets.cdvae.load`).
+        holdout_fraction: without the official ``train`` file (CDVAE's ``train.csv``, MP-20's), the
+            share of the official ``val`` file held out for validation (see
+            :func:`runner.datasets.cdvae.load`).
         num_samples: generation: how many crystals the model is asked for (``--num-samples``
             overrides); ``None`` otherwise.
         loader: a dataset of its own (the potential tasks): ``loader(variant, data_roots,
@@ -90,6 +92,13 @@ class TaskDefinition:
         return verified_sha256(directory, list(files.values()))
 
 
+def _is_metal(band_gap: Any) -> float | int:
+    """1 for a metal (band gap <= 0 eV), 0 otherwise; a missing or non-finite gap is returned as NaN,
+    which the loader refuses naming the file and row."""
+    gap = float(band_gap)
+    return int(gap <= 0.0) if math.isfinite(gap) else math.nan
+
+
 def _generation(name: str, dataset: str, description: str) -> TaskDefinition:
     return TaskDefinition(spec=TaskSpec(name=name, task_type="generation", target="structure", unit=None),
                           dataset=dataset, description=description, label=None, holdout_fraction=0.0,
@@ -124,6 +133,22 @@ TASKS: dict[str, TaskDefinition] = {
         description="Classification of cubic perovskites (CDVAE's perov_5) into those with a non-zero indirect band "
                     "gap (ind_gap > 0 eV, GLLB-SC, about 4 % positive) and those without.",
         label=lambda row: int(float(row["ind_gap"]) > 0.0),
+    ),
+    "mp20_formation_energy": TaskDefinition(
+        spec=TaskSpec(name="mp20_formation_energy", task_type="regression", target="formation_energy_per_atom",
+                      unit="eV/atom"),
+        dataset="mp_20_biternary",
+        description="Regression of the DFT formation energy per atom (formation_energy_per_atom, eV/atom) of Materials "
+                    "Project crystals with 2-20 atoms per cell (the binary and ternary compounds of MP-20).",
+        label=lambda row: float(row["formation_energy_per_atom"]),
+    ),
+    "mp20_is_metal": TaskDefinition(
+        spec=TaskSpec(name="mp20_is_metal", task_type="classification", target="is_metal", unit=None,
+                      positive_class="metal: band_gap = 0 eV (PBE)"),
+        dataset="mp_20_biternary",
+        description="Classification of Materials Project crystals (the binary and ternary compounds of MP-20) into "
+                    "metals (PBE band gap = 0 eV, the positive class, about 70 %) and non-metals (band gap > 0 eV).",
+        label=lambda row: _is_metal(row["band_gap"]),
     ),
     "phonon_dos": TaskDefinition(
         spec=TaskSpec(name="phonon_dos", task_type="spectra", target="phdos", unit="max-normalized",

@@ -1,5 +1,5 @@
-"""End to end: ``mateval bench --model matformer`` trains the real Matformer on a small real
-perov_5 subset for both tasks, writes schema-valid results, and renders a report that a real
+"""End to end: ``mateval bench --model matformer`` trains the real Matformer on small real
+subsets for both default tasks (perov_5 regression, MP-20 metal classification), writes schema-valid results, and renders a report that a real
 headless Chromium opens."""
 
 import csv
@@ -31,11 +31,12 @@ def test_both_tasks_ok_with_full_results(bench):
     out, runs, _ = bench
     assert len(runs) == 2
     results = {r["task"]["name"]: r for r in (read_result(d / "result.json") for d in runs)}
-    assert set(results) == {"perov5_heat_ref", "perov5_has_gap"}
-    for result in results.values():
+    assert set(results) == {"perov5_heat_ref", "mp20_is_metal"}
+    datasets = {"perov5_heat_ref": "perov_5_subset", "mp20_is_metal": "mp_20_biternary_subset"}
+    for task, result in results.items():
         assert result["status"] == "ok" and result["backend"] == "local"
         assert result["model"]["name"] == "matformer"
-        assert result["dataset"]["name"] == "perov_5_subset"
+        assert result["dataset"]["name"] == datasets[task]
         assert result["dataset"]["sizes"] == {"train": 96, "val": 16, "test": 128}
         assert result["hyperparameters"]["overridden"]["epochs"] == {"paper": 500, "used": 2}
         assert [h["epoch"] for h in result["history"]] == [1, 2]
@@ -54,7 +55,7 @@ def test_both_tasks_ok_with_full_results(bench):
     for name in ("MAE", "MSE", "RMSE"):
         assert math.isfinite(regression[name]) and regression[name] > 0
     assert regression["RMSE"] == pytest.approx(math.sqrt(regression["MSE"]))
-    classification = results["perov5_has_gap"]["metrics"]
+    classification = results["mp20_is_metal"]["metrics"]
     assert 0 <= classification["ROC-AUC"] <= 1
     assert 0 <= classification["Accuracy"] <= 1
     assert "mateval results" in out.stdout and "report:" in out.stdout
@@ -77,6 +78,6 @@ def test_report_opens_in_a_real_browser(bench, tmp_path):
     dom = dump_dom(reports[0])
     for run_dir in runs:
         assert run_dir.name in dom
-    assert "Matformer" in dom and "perov5_has_gap" in dom and "ROC-AUC" in dom and "MAE" in dom
+    assert "Matformer" in dom and "mp20_is_metal" in dom and "ROC-AUC" in dom and "MAE" in dom
     png = screenshot(reports[0], tmp_path / "report.png")
     assert png.stat().st_size > 20_000
