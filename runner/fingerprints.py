@@ -13,8 +13,8 @@ be constructed").
 
 Processes: a :class:`FingerprintPool` of ``n_jobs`` worker processes from the ``forkserver`` start
 method where the platform has it (``spawn`` elsewhere), so that workers never inherit the parent's
-threads or CUDA state; the fork server preloads this module (pymatgen and matminer), so the import
-cost is paid once per Python process, and one pool serves the generated and the reference set. A
+threads or CUDA state; the fork server preloads pymatgen and matminer, so their import cost is
+paid once per Python process, and one pool serves the generated and the reference set. A
 worker that dies or cannot start raises :class:`WorkerStartError` (never a hang).
 """
 
@@ -83,8 +83,12 @@ def _pool_context():
     methods = multiprocessing.get_all_start_methods()
     if "forkserver" in methods:
         ctx = multiprocessing.get_context("forkserver")
-        # imported once by the fork server (no effect once it is running), inherited by workers
-        ctx.set_forkserver_preload([__name__, *_FEATURIZER_MODULES])
+        # pymatgen and matminer (seconds to import) are imported once by the fork server (no
+        # effect once it is running) and inherited by the workers. Not our own modules: the
+        # server does not see the caller's sys.path (Python < 3.12), so it could preload another
+        # checkout of mateval than the caller's; workers import ours (0.1 s) after taking the
+        # caller's sys.path.
+        ctx.set_forkserver_preload(list(_FEATURIZER_MODULES))
         return ctx
     return multiprocessing.get_context("spawn")
 
@@ -126,7 +130,7 @@ class FingerprintPool:
     """Worker processes that compute fingerprints, reused across structure sets.
 
     One pool serves both the generated and the reference set of a scoring call: the fork server
-    (which preloads this module, pymatgen and matminer) starts once per Python process, the
+    (which preloads pymatgen and matminer) starts once per Python process, the
     workers once per pool, and each worker builds the featurizers once. Work is sent in chunks of
     structures and the chunks of every submitted set are queued together, so no core idles at
     the end of one set while another waits.

@@ -122,16 +122,23 @@ def score(
         raise ValueError("reference is empty; at least one reference crystal is required")
     n_requested = len(generated)
 
-    s_valid = gen_metrics.structure_validity(generated, STRUCTURE_CUTOFF_A, MIN_VOLUME_A3)
-    c_valid = gen_metrics.composition_validity(generated)
-    valid = s_valid & c_valid
-    valid_structures = [generated[i] for i in np.flatnonzero(valid)]
     returned = [s for s in generated if s is not None]
 
-    ref_cached, ref_path = fingerprints.cached_reference_fingerprints(reference, cache_dir)
     with fingerprints.FingerprintPool(n_jobs) as pool:
-        gen_batch = pool.submit(returned)  # queued together: no core idles between the two sets
-        ref_batch = pool.submit(reference) if ref_cached is None else None
+        # fingerprints first: the workers start and compute while this process does the rest
+        gen_batch = pool.submit(returned)
+        ref_cached, ref_path = fingerprints.cached_reference_fingerprints(reference, cache_dir)
+        ref_batch = pool.submit(reference) if ref_cached is None else None  # queued behind, no idle core
+
+        s_valid = gen_metrics.structure_validity(generated, STRUCTURE_CUTOFF_A, MIN_VOLUME_A3)
+        c_valid = gen_metrics.composition_validity(generated)
+        valid = s_valid & c_valid
+        valid_structures = [generated[i] for i in np.flatnonzero(valid)]
+        ref_density = [gen_metrics.crystal_density(s) for s in reference]
+        ref_nelem = [gen_metrics.num_distinct_elements(s) for s in reference]
+        gen_density = [gen_metrics.crystal_density(s) for s in valid_structures]  # valid: volume >= 0.1
+        gen_nelem = [gen_metrics.num_distinct_elements(s) for s in valid_structures]
+
         gen_s, gen_c = pool.result(gen_batch)
         ref_s, ref_c = ref_cached if ref_batch is None else pool.result(ref_batch)
     if ref_batch is not None:
@@ -144,11 +151,6 @@ def score(
     if (~gen_failed).any() and (~ref_failed).any():
         cov = gen_metrics.coverage(gen_s[~gen_failed], gen_c[~gen_failed], ref_s[~ref_failed], ref_c[~ref_failed],
                                    s_cut, c_cut, n_requested=n_requested)
-
-    ref_density = [gen_metrics.crystal_density(s) for s in reference]
-    ref_nelem = [gen_metrics.num_distinct_elements(s) for s in reference]
-    gen_density = [gen_metrics.crystal_density(s) for s in valid_structures]  # valid: volume >= 0.1
-    gen_nelem = [gen_metrics.num_distinct_elements(s) for s in valid_structures]
 
     values = {
         "validity_structure": float(np.mean(s_valid)),
