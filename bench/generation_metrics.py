@@ -94,7 +94,7 @@ def main() -> None:
                                             n_jobs=n_jobs)
         wall = time.perf_counter() - t
         runs.append((label, wall, comparable(metrics, details), metrics))
-        speed = "" if len(runs) == 1 else f"  {runs[0][1] / wall:5.2f}x serial"
+        speed = "" if len(runs) == 1 else f"  {runs[0][1] / wall:5.2f}x serial, identical: {runs[-1][2] == runs[0][2]}"
         print(f"  {label:<44s} {wall:8.1f} s{speed}   (load average {os.getloadavg()[0]:.2f})", flush=True)
 
     with tempfile.TemporaryDirectory(prefix="mateval-bench-fp-") as cache:
