@@ -33,6 +33,8 @@ from .classification import (
     roc_curve_points,
 )
 from .generation import (
+    CDVAE_COMP_SCALER_MEANS,
+    CDVAE_COMP_SCALER_STDS,
     COVERAGE_CUTOFFS,
     CRYSTALNN_FINGERPRINT_LENGTH,
     MAGPIE_FINGERPRINT_LENGTH,
@@ -91,6 +93,8 @@ __all__ = [
     "f1",
     "classification_metrics",
     "classification_details",
+    "CDVAE_COMP_SCALER_MEANS",
+    "CDVAE_COMP_SCALER_STDS",
     "COVERAGE_CUTOFFS",
     "CRYSTALNN_FINGERPRINT_LENGTH",
     "MAGPIE_FINGERPRINT_LENGTH",

@@ -19,12 +19,15 @@ Validity (fractions over *all requested* crystals, a ``None`` counting as invali
   Pauling electronegativity test;
 - :func:`validity`: both.
 
-Distribution metrics over the valid generated crystals against the reference set:
+Distribution metrics against the reference set:
 
 - :func:`crystalnn_fingerprint` (61 numbers) and :func:`magpie_fingerprint` (132 numbers);
-- :func:`standardize_composition`, :func:`coverage` -> ``{"COV-R", "COV-P"}`` with the per-dataset
-  :data:`COVERAGE_CUTOFFS`;
-- :func:`emd`, :func:`emd_density`, :func:`emd_num_elements` (Wasserstein-1 distances).
+- :func:`standardize_composition` (CDVAE's fixed Magpie scaler :data:`CDVAE_COMP_SCALER_MEANS`,
+  :data:`CDVAE_COMP_SCALER_STDS`), :func:`coverage` -> ``{"COV-R", "COV-P"}`` with the per-dataset
+  :data:`COVERAGE_CUTOFFS`, exactly CDVAE's ``compute_cov``; CDVAE feeds it every generated crystal
+  with a fingerprint, valid or not;
+- :func:`emd`, :func:`emd_density`, :func:`emd_num_elements` (Wasserstein-1 distances, over the
+  valid generated crystals).
 
 Success rates: :func:`success_rate` (returned structures / requested) and
 :func:`optimization_success_rates` (CDVAE's SR5/SR10/SR15 for property optimization).
@@ -44,10 +47,13 @@ from numpy.typing import ArrayLike
 from scipy.spatial.distance import cdist
 from scipy.stats import wasserstein_distance
 
+from ._cdvae_constants import CDVAE_COMP_SCALER_MEANS, CDVAE_COMP_SCALER_STDS
 from ._validation import _as_1d_float
 
 __all__ = [
     "COVERAGE_CUTOFFS",
+    "CDVAE_COMP_SCALER_MEANS",
+    "CDVAE_COMP_SCALER_STDS",
     "CRYSTALNN_FINGERPRINT_LENGTH",
     "MAGPIE_FINGERPRINT_LENGTH",
     "min_interatomic_distance",
@@ -72,7 +78,8 @@ __all__ = [
 #: Coverage cutoffs per dataset, ``(structure, composition)``: the largest Euclidean distance
 #: between CrystalNN fingerprints, and between standardized Magpie fingerprints, at which two
 #: crystals count as close. CDVAE's ``COV_Cutoffs`` (``scripts/compute_metrics.py``), where the
-#: datasets are called ``perovskite``, ``carbon`` and ``mp20``.
+#: datasets are called ``perovskite``, ``carbon`` and ``mp20`` (their ``conf/data/*.yaml``
+#: ``eval_model_name``): ``mp20`` struc 0.4 comp 10, ``carbon`` 0.2 and 4, ``perovskite`` 0.2 and 4.
 COVERAGE_CUTOFFS: dict[str, tuple[float, float]] = {
     "perov_5": (0.2, 4.0),
     "carbon_24": (0.2, 4.0),
@@ -739,65 +746,63 @@ def _as_2d(x: ArrayLike, name: str, *, finite: bool) -> np.ndarray:
     return arr
 
 
-def standardize_composition(gen: ArrayLike, ref: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-    """Standardize composition fingerprints with the reference set's per-feature mean and std.
+def standardize_composition(
+    composition_fps: ArrayLike, means: ArrayLike | None = None, stds: ArrayLike | None = None
+) -> np.ndarray:
+    """Standardize Magpie composition fingerprints with fixed per-feature constants (CDVAE's scaler).
 
-    ``(x - mean_ref) / std_ref`` column by column, where ``mean_ref`` and ``std_ref`` are the
-    NaN-ignoring mean and population standard deviation (ddof=0) of ``ref``. A feature whose mean
-    is undefined (all NaN) uses 0, one whose std is 0 or undefined uses 1; NaN in the result
-    becomes 0.
+    ``(x - means) / stds`` column by column; NaN in the result (missing Magpie data) becomes 0.
+    By default ``means`` and ``stds`` are CDVAE's constants :data:`CDVAE_COMP_SCALER_MEANS` and
+    :data:`CDVAE_COMP_SCALER_STDS`, the same for every dataset and every evaluation, so a
+    fingerprint's standardized value never depends on the reference set it is compared with.
 
     Parameters
     ----------
-    gen : array-like of shape (n_gen, d)
-        Generated crystals' Magpie fingerprints (may contain NaN).
-    ref : array-like of shape (n_ref, d)
-        Reference crystals' Magpie fingerprints (may contain NaN), n_ref >= 1.
+    composition_fps : array-like of shape (n, d)
+        Raw Magpie fingerprints (:func:`magpie_fingerprint`, d = 132 with the default constants);
+        NaN allowed, inf not.
+    means : array-like of shape (d,), optional
+        Per-feature means, finite; default CDVAE's.
+    stds : array-like of shape (d,), optional
+        Per-feature standard deviations, finite and > 0; default CDVAE's.
 
     Returns
     -------
-    gen_std : ndarray of shape (n_gen, d)
-    ref_std : ndarray of shape (n_ref, d)
+    ndarray of shape (n, d), float64
         Dimensionless, finite.
 
     Raises
     ------
     ValueError
-        If an input is not 2-D, contains inf, ``ref`` is empty, or the feature counts differ.
-
-    Notes
-    -----
-    CDVAE standardizes with fixed constants (``CompScalerMeans``/``CompScalerStds`` in
-    ``cdvae/common/constants.py``, computed from its own training data, with
-    ``replace_nan_token=0``). We use the reference set of the evaluation instead, so the scale
-    does not depend on a constant file; the composition cutoffs in :data:`COVERAGE_CUTOFFS` are
-    CDVAE's and so refer to a slightly different scale.
+        If ``composition_fps`` is not 2-D or contains inf, ``means``/``stds`` are not 1-D of
+        length d, not finite, or a std is <= 0.
 
     References
     ----------
-    CDVAE ``eval_utils.CompScaler`` (``cdvae.common.data_utils.StandardScaler``).
+    CDVAE ``scripts/eval_utils.py``: ``CompScaler = StandardScaler(means=CompScalerMeans,
+    stds=CompScalerStds, replace_nan_token=0.)`` and ``StandardScaler.transform``
+    (``cdvae/common/data_utils.py``); constants from ``cdvae/common/constants.py``.
 
     Examples
     --------
-    >>> g, r = standardize_composition([[2.0, 5.0]], [[0.0, 5.0], [2.0, 5.0]])
-    >>> g.tolist(), r.tolist()
-    ([[1.0, 0.0]], [[-1.0, 0.0], [1.0, 0.0]])
+    >>> standardize_composition([[3.0, np.nan]], means=[1.0, 0.0], stds=[2.0, 1.0]).tolist()
+    [[1.0, 0.0]]
+    >>> x = np.array([CDVAE_COMP_SCALER_MEANS])
+    >>> float(np.abs(standardize_composition(x)).max())
+    0.0
     """
-    g = _as_2d(gen, "gen", finite=False)
-    r = _as_2d(ref, "ref", finite=False)
-    if r.shape[0] == 0:
-        raise ValueError("ref is empty; at least one reference fingerprint is required")
-    if g.shape[1] != r.shape[1]:
-        raise ValueError(f"gen and ref have different feature counts: {g.shape[1]} and {r.shape[1]}")
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
-        mean = np.nanmean(r, axis=0)
-        std = np.nanstd(r, axis=0)
-    mean = np.where(np.isfinite(mean), mean, 0.0)
-    std = np.where(np.isfinite(std) & (std > 0), std, 1.0)
-    g_std = np.nan_to_num((g - mean) / std, nan=0.0)
-    r_std = np.nan_to_num((r - mean) / std, nan=0.0)
-    return g_std, r_std
+    x = _as_2d(composition_fps, "composition_fps", finite=False)
+    mu = _as_1d_float(CDVAE_COMP_SCALER_MEANS if means is None else means, "means")
+    sd = _as_1d_float(CDVAE_COMP_SCALER_STDS if stds is None else stds, "stds")
+    if mu.shape != sd.shape:
+        raise ValueError(f"means and stds have different lengths: {mu.size} and {sd.size}")
+    if not (np.all(np.isfinite(mu)) and np.all(np.isfinite(sd)) and np.all(sd > 0)):
+        raise ValueError("means must be finite and stds finite and > 0")
+    if x.shape[1] != mu.size:
+        raise ValueError(f"composition_fps has {x.shape[1]} features but the scaler has {mu.size}"
+                         + (" (CDVAE's Magpie scaler)" if means is None else ""))
+    with np.errstate(invalid="ignore"):
+        return np.nan_to_num((x - mu) / sd, nan=0.0)
 
 
 def coverage(
@@ -808,12 +813,15 @@ def coverage(
     structure_cutoff: float,
     composition_cutoff: float,
     n_requested: int | None = None,
+    *,
+    composition_means: ArrayLike | None = None,
+    composition_stds: ArrayLike | None = None,
 ) -> dict[str, float]:
     """Coverage recall (COV-R) and precision (COV-P) of generated crystals against a reference set.
 
-    Distances are Euclidean (``scipy.spatial.distance.cdist``) between structure fingerprints and,
-    separately, between composition fingerprints standardized with
-    :func:`standardize_composition`.
+    CDVAE's definition. Distances are Euclidean (``scipy.spatial.distance.cdist``) between
+    structure fingerprints and, separately, between composition fingerprints standardized with
+    :func:`standardize_composition` (CDVAE's fixed constants by default).
 
     - COV-R = fraction of reference crystals whose nearest generated crystal in structure space is
       within ``structure_cutoff`` **and** whose nearest generated crystal in composition space is
@@ -827,7 +835,8 @@ def coverage(
     Parameters
     ----------
     gen_structure_fps : array-like of shape (n_gen, d_s)
-        CrystalNN fingerprints of the generated crystals taken into account (finite).
+        CrystalNN fingerprints of the generated crystals that have one (finite). CDVAE passes every
+        generated crystal whose fingerprint could be computed, valid or not.
     gen_composition_fps : array-like of shape (n_gen, d_c)
         Their raw Magpie fingerprints (NaN allowed: see :func:`standardize_composition`).
     ref_structure_fps : array-like of shape (n_ref, d_s)
@@ -839,42 +848,50 @@ def coverage(
     composition_cutoff : float
         Largest standardized-composition distance counted as close (dimensionless).
     n_requested : int, optional
-        Denominator of COV-P; default ``n_gen``. Must be >= ``n_gen``.
+        Denominator of COV-P: the number of generated crystals before any filtering (CDVAE's
+        ``num_gen_crystals``); default ``n_gen``. Must be >= ``n_gen``.
+    composition_means, composition_stds : array-like of shape (d_c,), optional
+        The composition scaler; default CDVAE's (:data:`CDVAE_COMP_SCALER_MEANS`,
+        :data:`CDVAE_COMP_SCALER_STDS`, which need d_c = 132). Other values define a variant.
 
     Returns
     -------
     dict
         ``{"COV-R": float, "COV-P": float}``, each in [0, 1]. Both NaN when ``n_gen == 0``
-        (nothing to compare; our convention).
+        (nothing to compare; CDVAE's code fails there).
 
     Raises
     ------
     ValueError
         Non-2-D input, row counts that differ between a set's two fingerprint arrays, feature
-        counts that differ between generated and reference, an empty reference set, NaN/inf in a
-        structure fingerprint, a negative or non-finite cutoff, or ``n_requested`` < ``n_gen``.
+        counts that differ between generated and reference or from the scaler's, an empty
+        reference set, NaN/inf in a structure fingerprint, a negative or non-finite cutoff, or
+        ``n_requested`` < ``n_gen``.
 
     Notes
     -----
-    CDVAE's denominator of COV-P is ``num_gen_crystals``, "the number of crystals before
-    filtering": every generated crystal handed to ``compute_cov`` (valid or not), counted before
-    those whose fingerprint failed are dropped. Pass that count as ``n_requested``; mateval's
-    scorer passes the number of requested crystals. CDVAE's numerator counts all generated
-    crystals with a fingerprint, valid or not (``GenEval.get_coverage`` passes ``self.crys``);
-    mateval's scorer passes only valid crystals (see :mod:`runner.tasks.generation`). CDVAE
-    standardizes compositions with fixed constants; see :func:`standardize_composition`.
+    Identical to CDVAE's ``compute_cov`` given the same fingerprints; the caller chooses which
+    crystals enter. CDVAE's ``GenEval.get_coverage`` passes *all* generated crystals
+    (``self.crys``, valid or not), keeps those whose fingerprints exist (``filter_fps``) and
+    divides COV-P by the count before that filter; a reference crystal without a fingerprint
+    would make CDVAE's code fail (it does not filter the reference set). A NaN in a structure
+    fingerprint is refused here (CDVAE's ``cdist`` would propagate it).
 
     References
     ----------
-    CDVAE ``eval_utils.compute_cov``; Xie et al., ICLR 2022, Sec. 5.2 and Appendix (COV-R,
-    COV-P), after Ganea et al., NeurIPS 2021 (GeoMol).
+    CDVAE ``scripts/eval_utils.py``: ``compute_cov``, ``filter_fps``, ``CompScaler``;
+    ``scripts/compute_metrics.py``: ``GenEval.get_coverage``, ``COV_Cutoffs`` (github.com/txie-93/
+    cdvae); Xie et al., ICLR 2022, Sec. 5.2 and Appendix (COV-R, COV-P), after Ganea et al.,
+    NeurIPS 2021 (GeoMol).
 
     Examples
     --------
-    Three reference and two generated crystals on a line; composition fingerprints all equal:
+    Three reference and two generated crystals on a line; composition fingerprints all equal
+    (the scaler is given explicitly because CDVAE's needs 132 features):
 
     >>> out = coverage([[0.0], [5.0]], [[1.0], [1.0]], [[0.0], [0.1], [3.0]], [[1.0], [1.0], [1.0]],
-    ...                structure_cutoff=0.2, composition_cutoff=1.0)
+    ...                structure_cutoff=0.2, composition_cutoff=1.0,
+    ...                composition_means=[0.0], composition_stds=[1.0])
     >>> round(out["COV-R"], 4), out["COV-P"]
     (0.6667, 0.5)
     """
@@ -894,6 +911,9 @@ def coverage(
         raise ValueError("the reference set is empty; at least one reference fingerprint is required")
     if gs.shape[0] > 0 and gs.shape[1] != rs.shape[1]:
         raise ValueError(f"structure fingerprints differ in length: generated {gs.shape[1]}, reference {rs.shape[1]}")
+    if gc.shape[0] > 0 and gc.shape[1] != rc.shape[1]:
+        raise ValueError(f"composition fingerprints differ in length: generated {gc.shape[1]}, "
+                         f"reference {rc.shape[1]}")
     s_cut = _check_nonnegative(structure_cutoff, "structure_cutoff")
     c_cut = _check_nonnegative(composition_cutoff, "composition_cutoff")
     n_gen = gs.shape[0]
@@ -903,9 +923,10 @@ def coverage(
         raise ValueError(f"n_requested must be an integer; got {n_requested!r}")
     if n_requested < n_gen:
         raise ValueError(f"n_requested ({n_requested}) is smaller than the number of generated fingerprints ({n_gen})")
+    rc_std = standardize_composition(rc, composition_means, composition_stds)
     if n_gen == 0:
         return {"COV-R": math.nan, "COV-P": math.nan}
-    gc_std, rc_std = standardize_composition(gc, rc)
+    gc_std = standardize_composition(gc, composition_means, composition_stds)
     s_dist = cdist(gs, rs)  # (n_gen, n_ref)
     c_dist = cdist(gc_std, rc_std)
     recall = np.logical_and(s_dist.min(axis=0) <= s_cut, c_dist.min(axis=0) <= c_cut)

@@ -8,20 +8,27 @@ and scores them with :func:`score`.
 
 The metrics are CDVAE's (Xie et al., ICLR 2022), computed by :mod:`metrics.generation`; the
 fingerprints are computed (in parallel, reference set cached) by :mod:`runner.fingerprints`.
+``COV-R``/``COV-P`` are CDVAE's published definition (see below); no variant is computed.
 
 Which crystals enter which metric:
 
 - validity and ``success_rate``: all requested crystals (a ``None`` counts as invalid / failed);
-- coverage: the valid generated crystals (structurally and compositionally) whose CrystalNN
-  fingerprint could be computed; COV-P is divided by the number of *requested* crystals (CDVAE
-  divides by the number of generated crystals before any filtering). A valid crystal whose
-  fingerprint failed is treated as structurally invalid for coverage only (``fingerprint_failures``
-  counts them); reference crystals whose fingerprint failed are left out of the reference set for
-  coverage (``reference_fingerprint_failures``);
+- coverage (``COV-R``, ``COV-P``): CDVAE's ``compute_cov`` as ``GenEval.get_coverage`` calls it
+  (``scripts/eval_utils.py``, ``scripts/compute_metrics.py`` of github.com/txie-93/cdvae): every
+  returned crystal whose CrystalNN fingerprint could be computed, *valid or not*; compositions
+  standardized with CDVAE's fixed Magpie scaler; the dataset's cutoffs (CDVAE's ``COV_Cutoffs``);
+  COV-P divided by the number of *requested* crystals (CDVAE: the number of generated crystals
+  before any filtering; a crystal the model did not return is one CDVAE could not fingerprint).
+  ``fingerprint_failures`` counts returned crystals whose fingerprint failed; reference crystals
+  whose fingerprint failed are left out of the reference set (``reference_fingerprint_failures``;
+  CDVAE's code would stop there);
 - EMDs: all valid generated crystals against all reference crystals.
 
-Undefined values are NaN: with no valid generated crystal, ``COV-R``, ``COV-P``, ``EMD_density``
-and ``EMD_num_elements`` are NaN.
+Undefined values are NaN: with no returned crystal that has a fingerprint, ``COV-R`` and ``COV-P``
+are NaN; with no valid generated crystal, ``EMD_density`` and ``EMD_num_elements`` are NaN.
+
+All fingerprints of one scoring call (generated crystals and, on a cache miss, the reference set)
+are computed by one :class:`runner.fingerprints.FingerprintPool`.
 
 Baseline (:meth:`Generation.baseline`): training crystals drawn at random (without replacement,
 seeded by the run's seed), as many as the model was asked for but at most
@@ -98,18 +105,21 @@ def score(
     Returns:
         ``(metrics, details)``. ``metrics`` has exactly the keys ``validity_structure``,
         ``validity_composition``, ``validity``, ``COV-R``, ``COV-P``, ``EMD_density`` (g/cm^3),
-        ``EMD_num_elements`` and ``success_rate`` (floats; NaN where undefined: coverage and EMDs
-        without a valid generated crystal). ``details``: ``thresholds`` (``structure``,
-        ``composition``), ``n_requested``, ``n_returned``, ``n_valid``, ``n_reference``,
-        ``n_coverage`` (valid generated crystals with a fingerprint), ``reference_density``
-        (g/cm^3), ``reference_num_elements``, ``fingerprint_cache_hit``, ``fingerprint_failures``
-        (valid generated crystals whose CrystalNN fingerprint failed),
+        ``EMD_num_elements`` and ``success_rate`` (floats; NaN where undefined: coverage without
+        a returned crystal that has a fingerprint, EMDs without a valid generated crystal).
+        ``details``: ``thresholds`` (``structure``, ``composition``), ``n_requested``,
+        ``n_returned``, ``n_valid``, ``n_reference``, ``n_coverage`` (returned crystals with a
+        fingerprint, valid or not), ``reference_density`` (g/cm^3), ``reference_num_elements``,
+        ``fingerprint_cache_hit``, ``fingerprint_failures`` (returned crystals whose CrystalNN
+        fingerprint failed),
         ``reference_fingerprint_failures``, ``seconds`` (scoring wall time) and ``definition``
         (one sentence each for ``validity``, ``coverage`` and ``success_rate``).
 
     Raises:
         ValueError: an unknown dataset, an empty ``generated`` or ``reference``, an entry of the
             wrong type, or ``n_jobs`` not a positive integer.
+        runner.fingerprints.WorkerStartError: a fingerprint worker process died or could not
+            start (e.g. a calling script without an ``if __name__ == "__main__":`` guard).
     """
     t0 = time.perf_counter()
     s_cut, c_cut = _cutoffs(dataset)
@@ -121,25 +131,35 @@ def score(
         raise ValueError("reference is empty; at least one reference crystal is required")
     n_requested = len(generated)
 
-    s_valid = gen_metrics.structure_validity(generated, STRUCTURE_CUTOFF_A, MIN_VOLUME_A3)
-    c_valid = gen_metrics.composition_validity(generated)
-    valid = s_valid & c_valid
-    valid_structures = [generated[i] for i in np.flatnonzero(valid)]
+    returned = [s for s in generated if s is not None]
 
-    gen_s, gen_c = fingerprints.compute_fingerprints(valid_structures, n_jobs)
+    with fingerprints.FingerprintPool(n_jobs) as pool:
+        # fingerprints first: the workers start and compute while this process does the rest
+        gen_batch = pool.submit(returned)
+        ref_cached, ref_path = fingerprints.cached_reference_fingerprints(reference, cache_dir)
+        ref_batch = pool.submit(reference) if ref_cached is None else None  # queued behind, no idle core
+
+        s_valid = gen_metrics.structure_validity(generated, STRUCTURE_CUTOFF_A, MIN_VOLUME_A3)
+        c_valid = gen_metrics.composition_validity(generated)
+        valid = s_valid & c_valid
+        valid_structures = [generated[i] for i in np.flatnonzero(valid)]
+        ref_density = [gen_metrics.crystal_density(s) for s in reference]
+        ref_nelem = [gen_metrics.num_distinct_elements(s) for s in reference]
+        gen_density = [gen_metrics.crystal_density(s) for s in valid_structures]  # valid: volume >= 0.1
+        gen_nelem = [gen_metrics.num_distinct_elements(s) for s in valid_structures]
+
+        gen_s, gen_c = pool.result(gen_batch)
+        ref_s, ref_c = ref_cached if ref_batch is None else pool.result(ref_batch)
+    if ref_batch is not None:
+        fingerprints.store_reference_fingerprints(ref_path, ref_s, ref_c)
+    cache_hit = ref_cached is not None
     gen_failed = fingerprints.failed_rows(gen_s)
-    ref_s, ref_c, cache_hit = fingerprints.reference_fingerprints(reference, cache_dir, None, n_jobs)
     ref_failed = fingerprints.failed_rows(ref_s)
 
     cov = {"COV-R": math.nan, "COV-P": math.nan}
     if (~gen_failed).any() and (~ref_failed).any():
         cov = gen_metrics.coverage(gen_s[~gen_failed], gen_c[~gen_failed], ref_s[~ref_failed], ref_c[~ref_failed],
                                    s_cut, c_cut, n_requested=n_requested)
-
-    ref_density = [gen_metrics.crystal_density(s) for s in reference]
-    ref_nelem = [gen_metrics.num_distinct_elements(s) for s in reference]
-    gen_density = [gen_metrics.crystal_density(s) for s in valid_structures]  # valid: volume >= 0.1
-    gen_nelem = [gen_metrics.num_distinct_elements(s) for s in valid_structures]
 
     values = {
         "validity_structure": float(np.mean(s_valid)),

@@ -78,15 +78,15 @@ def test_reference_scored_against_itself(perov_valid, tmp_path):
     assert again == metrics
 
 
-def test_invalid_reference_crystal_and_cov_p_denominator(perov41):
-    # generated = reference = the first 41 rows; CsRbN3 is compositionally invalid, so 40 valid
-    # generated crystals each match themselves: COV-P = 40 / 41 requested
+def test_invalid_crystals_count_for_coverage_as_in_cdvae(perov41):
+    # generated = reference = the first 41 rows; CsRbN3 is compositionally invalid but, as in CDVAE's
+    # GenEval.get_coverage (all generated crystals with a fingerprint), it still counts for coverage:
+    # every crystal matches itself, COV-P = 41/41 and COV-R = 41/41 (40/41 if only valid ones counted)
     metrics, details = generation.score(perov41, perov41, dataset="perov_5", cache_dir=None, n_jobs=1)
     assert metrics["validity_structure"] == 1.0
     assert metrics["validity_composition"] == metrics["validity"] == pytest.approx(40 / 41)
-    assert metrics["COV-P"] == pytest.approx(40 / 41)
-    assert metrics["COV-R"] >= 40 / 41  # CsRbN3 itself may or may not be near another crystal
-    assert details["n_valid"] == 40
+    assert metrics["COV-P"] == 1.0 and metrics["COV-R"] == 1.0
+    assert details["n_valid"] == 40 and details["n_coverage"] == 41
 
 
 def test_carbon24_scored_against_itself(tmp_path):
@@ -107,18 +107,25 @@ def test_none_and_invalid_entries_count_against_validity_and_success(perov_valid
     assert metrics["validity_composition"] == pytest.approx(9 / 11)  # the close pair is NaCl
     assert metrics["validity"] == pytest.approx(8 / 11)
     assert metrics["COV-R"] == 1.0
-    assert metrics["COV-P"] == pytest.approx(8 / 11)  # precise valid crystals / requested
+    # the invalid close pair has a fingerprint and enters coverage, but NaCl is far from every
+    # perovskite in composition: 8 precise crystals / 11 requested
+    assert details["n_coverage"] == 9
+    assert metrics["COV-P"] == pytest.approx(8 / 11)
     assert metrics["EMD_density"] == 0.0  # only the valid crystals enter the EMDs
     assert (details["n_requested"], details["n_returned"], details["n_valid"]) == (11, 9, 8)
 
 
-def test_nothing_valid_gives_nan(perov_valid):
+def test_nothing_valid_or_returned(perov_valid):
     metrics, details = generation.score([None, _close_pair(), None], perov_valid[:3], dataset="perov_5",
                                         cache_dir=None, n_jobs=1)
     assert metrics["validity"] == 0.0 and metrics["success_rate"] == pytest.approx(1 / 3)
+    assert math.isnan(metrics["EMD_density"]) and math.isnan(metrics["EMD_num_elements"])
+    assert metrics["COV-R"] == 0.0 and metrics["COV-P"] == 0.0  # the close pair is compared, far from all
+    assert details["n_valid"] == 0 and details["n_coverage"] == 1
+    nothing, details = generation.score([None, None], perov_valid[:3], dataset="perov_5", cache_dir=None, n_jobs=1)
     for key in ("COV-R", "COV-P", "EMD_density", "EMD_num_elements"):
-        assert math.isnan(metrics[key]), key
-    assert details["n_valid"] == 0
+        assert math.isnan(nothing[key]), key
+    assert details["n_coverage"] == 0
 
 
 def test_fingerprint_failure_is_structurally_invalid_for_coverage(perov_valid, monkeypatch):
@@ -164,6 +171,76 @@ def test_parallel_fingerprints_equal_serial(perov_valid):
     assert fingerprints.failed_rows(serial[0]).tolist() == [False] * 16 + [True, True]
     with pytest.raises(ValueError, match="n_jobs"):
         fingerprints.compute_fingerprints(structures, n_jobs=0)
+
+
+def test_one_pool_serves_several_sets(perov_valid):
+    a, b = perov_valid[:7] + [None], perov_valid[7:20]
+    with fingerprints.FingerprintPool(2) as pool:
+        batch_a, batch_b = pool.submit(a), pool.submit(b)  # both queued before either is collected
+        executor = pool._executor
+        got_a, got_b = pool.result(batch_a), pool.result(batch_b)
+        assert executor is not None and pool._executor is executor  # started once, still running
+        got_c = fingerprints.compute_fingerprints(a, pool=pool)
+        assert pool._executor is executor
+    assert pool._executor is None  # closed by the context manager
+    for got, structures in ((got_a, a), (got_b, b), (got_c, a)):
+        want = fingerprints.compute_fingerprints(structures, n_jobs=1)
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+
+
+def test_parallel_score_equals_serial(perov41, tmp_path):
+    generated = perov41[:20] + [None, _close_pair()]
+    serial = generation.score(generated, perov41, dataset="perov_5", cache_dir=None, n_jobs=1)[0]
+    cold, details = generation.score(generated, perov41, dataset="perov_5", cache_dir=tmp_path, n_jobs=2)
+    warm, details2 = generation.score(generated, perov41, dataset="perov_5", cache_dir=tmp_path, n_jobs=2)
+    assert not details["fingerprint_cache_hit"] and details2["fingerprint_cache_hit"]
+    assert json.dumps(serial) == json.dumps(cold) == json.dumps(warm)  # bit for bit (NaN included)
+
+
+_UNGUARDED_SCRIPT = """
+import sys
+import pandas as pd
+from pymatgen.core import Structure
+from runner import fingerprints
+
+frame = pd.read_csv(sys.argv[1], nrows=4)
+structures = [Structure.from_str(c, fmt="cif") for c in frame["cif"]]
+print("fingerprints", fingerprints.compute_fingerprints(structures, n_jobs=2)[0].shape)
+"""
+
+
+def test_script_without_main_guard_fails_clearly_not_hangs(tmp_path):
+    """A worker that cannot start (here: it re-runs the unguarded script, which starts processes
+    while bootstrapping) ends the caller with WorkerStartError, within a bound."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = shared_data_dir()
+    require(root is not None, "shared data (MATEVAL_DATA or ../shared/data) not found")
+    script = tmp_path / "unguarded.py"
+    script.write_text(_UNGUARDED_SCRIPT)
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")])}
+    try:
+        proc = subprocess.run([sys.executable, str(script), str(root / "perov_5" / "test.csv")], cwd=tmp_path,
+                              env=env, capture_output=True, text=True, timeout=300)
+    except subprocess.TimeoutExpired:
+        pytest.fail("a script without a __main__ guard hung instead of failing")
+    assert proc.returncode != 0
+    assert "WorkerStartError" in proc.stderr and 'if __name__ == "__main__":' in proc.stderr
+    assert "fingerprints (" not in proc.stdout
+    # the same script with the guard works
+    guarded = tmp_path / "guarded.py"
+    body = _UNGUARDED_SCRIPT.replace("\nframe", "\ndef main():\n    frame").replace("\nstructures", "\n    structures")
+    body = body.replace('\nprint("fingerprints"', '\n    print("fingerprints"')
+    guarded.write_text(body + '\n\nif __name__ == "__main__":\n    main()\n')
+    ok = subprocess.run([sys.executable, str(guarded), str(root / "perov_5" / "test.csv")], cwd=tmp_path, env=env,
+                        capture_output=True, text=True, timeout=300)
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    assert "fingerprints (4, 61)" in ok.stdout
 
 
 def test_reference_cache_hit_and_identical(perov_valid, tmp_path):

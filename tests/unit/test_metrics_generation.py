@@ -276,8 +276,8 @@ def test_fingerprint_lengths_and_supercell_invariance():
 # Structure fingerprints (2-D): reference R0=(0,0), R1=(1,0), R2=(5,5); generated G0=(0,0.1),
 # G1=(1,0.3); structure cutoff 0.35.
 #   |G0-R0| = 0.1, |G0-R1| = 1.005, |G1-R0| = 1.044, |G1-R1| = 0.3, R2 is >= 6.4 from both.
-# Composition fingerprints (2-D): reference (1,5), (1,5), (4,5); generated G0=(4,5), G1=(1.6,5).
-#   Reference mean (2, 5); population std (sqrt(2), 0 -> 1), so standardized
+# Composition fingerprints (2-D): reference (1,5), (1,5), (4,5); generated G0=(4,5), G1=(1.6,5),
+# standardized with the given scaler means (2, 5), stds (sqrt(2), 1):
 #   R0 = R1 = (-1/sqrt2, 0), R2 = (sqrt2, 0); G0 = (sqrt2, 0), G1 = (-0.4/sqrt2, 0) = (-0.283, 0).
 #   |G0-R0| = |G0-R1| = 3/sqrt2 = 2.121, |G0-R2| = 0, |G1-R0| = |G1-R1| = 0.6/sqrt2 = 0.424,
 #   |G1-R2| = 2.4/sqrt2 = 1.697; composition cutoff 0.5.
@@ -291,50 +291,121 @@ REF_S = [[0.0, 0.0], [1.0, 0.0], [5.0, 5.0]]
 GEN_S = [[0.0, 0.1], [1.0, 0.3]]
 REF_C = [[1.0, 5.0], [1.0, 5.0], [4.0, 5.0]]
 GEN_C = [[4.0, 5.0], [1.6, 5.0]]
+TOY_SCALER = {"composition_means": [2.0, 5.0], "composition_stds": [math.sqrt(2), 1.0]}
 
 
 def test_coverage_hand_worked():
-    out = coverage(GEN_S, GEN_C, REF_S, REF_C, structure_cutoff=0.35, composition_cutoff=0.5)
+    out = coverage(GEN_S, GEN_C, REF_S, REF_C, structure_cutoff=0.35, composition_cutoff=0.5, **TOY_SCALER)
     assert set(out) == {"COV-R", "COV-P"}
     assert out["COV-R"] == pytest.approx(2 / 3)
     assert out["COV-P"] == 1.0
-    out5 = coverage(GEN_S, GEN_C, REF_S, REF_C, 0.35, 0.5, n_requested=5)
+    out5 = coverage(GEN_S, GEN_C, REF_S, REF_C, 0.35, 0.5, n_requested=5, **TOY_SCALER)
     assert out5 == {"COV-R": pytest.approx(2 / 3), "COV-P": 0.4}
     # tighter structure cutoff: G1-R1 (0.3) no longer counts -> R0 only, G0 only
-    tight = coverage(GEN_S, GEN_C, REF_S, REF_C, 0.2, 0.5)
+    tight = coverage(GEN_S, GEN_C, REF_S, REF_C, 0.2, 0.5, **TOY_SCALER)
     assert tight == {"COV-R": pytest.approx(1 / 3), "COV-P": 0.5}
+    # unit scaler (raw values): G1 is 0.6 > 0.5 from R0/R1 in composition, so R0 and R1 are not covered
+    # and G1 is not precise; R2 is far in structure; G0 is precise (R0 at 0.1, R2 at 0) -> COV-R 0, COV-P 1/2
+    raw = coverage(GEN_S, GEN_C, REF_S, REF_C, 0.35, 0.5, composition_means=[0, 0], composition_stds=[1, 1])
+    assert raw == {"COV-R": 0.0, "COV-P": 0.5}
 
 
-def test_standardization_uses_reference_mean_and_std():
-    g, r = standardize_composition(GEN_C, REF_C)
-    s2 = math.sqrt(2)
-    np.testing.assert_allclose(r, [[-1 / s2, 0], [-1 / s2, 0], [s2, 0]])
-    np.testing.assert_allclose(g, [[s2, 0], [-0.4 / s2, 0]])
-    # NaN (missing Magpie data) becomes 0 after scaling; an all-NaN column has mean 0, std 1
-    g2, r2 = standardize_composition([[np.nan, 1.0]], [[np.nan, 0.0], [np.nan, 2.0]])
-    np.testing.assert_allclose(g2, [[0.0, 0.0]])
-    np.testing.assert_allclose(r2, [[0.0, -1.0], [0.0, 1.0]])
+# CDVAE's fixed Magpie scaler (132 features), M = means, S = stds, e_j = unit vector j.
+# Structure fingerprints are 1-D; structure cutoff 0.2, composition cutoff 4 (CDVAE's perovskite).
+#   reference R0: s 0.0,  c M            -> standardized 0
+#             R1: s 1.0,  c M + 3 S e0   -> 3 e0
+#             R2: s 0.5,  c M + 10 S e1  -> 10 e1
+#   generated G0: s 0.1,  c M + 2 S e0, NaN in feature 7 -> 2 e0 (NaN becomes 0)
+#             G1: s 1.15, c M + 3 S e0   -> 3 e0
+#             G2: s 0.5,  c M + 4.5 S e1 -> 4.5 e1
+# Structure distances: G0 -> R0 0.1, R1 0.9, R2 0.4; G1 -> 1.15, 0.15, 0.65; G2 -> 0.5, 0.5, 0.
+# Composition distances: G0 -> R0 2, R1 1, R2 sqrt(104); G1 -> 3, 0, sqrt(109);
+#                        G2 -> 4.5, sqrt(29.25) = 5.41, 5.5.
+# Precision: G0 (0.1, 1) yes, G1 (0.15, 0) yes, G2 (0, 4.5 > 4) no -> 2 precise.
+# Recall: R0 (G0 0.1, G0 2) yes; R1 (G1 0.15, G1 0) yes; R2 (G2 0, min(10.2, 10.4, 5.5) > 4) no
+#   -> COV-R = 2/3; COV-P = 2/3, or 2/5 with 5 requested crystals (two not fingerprinted).
+def _cdvae_case():
+    from metrics.generation import CDVAE_COMP_SCALER_MEANS, CDVAE_COMP_SCALER_STDS
+
+    m, s = np.array(CDVAE_COMP_SCALER_MEANS), np.array(CDVAE_COMP_SCALER_STDS)
+    e = np.eye(MAGPIE_FINGERPRINT_LENGTH)
+    ref_c = np.array([m, m + 3 * s * e[0], m + 10 * s * e[1]])
+    gen_c = np.array([m + 2 * s * e[0], m + 3 * s * e[0], m + 4.5 * s * e[1]])
+    gen_c[0, 7] = np.nan
+    return [[0.1], [1.15], [0.5]], gen_c, [[0.0], [1.0], [0.5]], ref_c
+
+
+def test_coverage_with_cdvae_scaler_hand_worked():
+    gen_s, gen_c, ref_s, ref_c = _cdvae_case()
+    assert coverage(gen_s, gen_c, ref_s, ref_c, 0.2, 4.0) == {"COV-R": 2 / 3, "COV-P": 2 / 3}
+    assert coverage(gen_s, gen_c, ref_s, ref_c, 0.2, 4.0, n_requested=5) == {"COV-R": 2 / 3, "COV-P": 0.4}
+    # the composition cutoff of mp_20 (10): G2 is precise (4.5) and R2 covered (5.5)
+    assert coverage(gen_s, gen_c, ref_s, ref_c, 0.2, 10.0) == {"COV-R": 1.0, "COV-P": 1.0}
+
+
+def test_cdvae_scaler_does_not_depend_on_the_reference_set():
+    gen_s, gen_c, ref_s, ref_c = _cdvae_case()
+    g = standardize_composition(gen_c)
+    np.testing.assert_allclose(g[:, :2], [[2, 0], [3, 0], [0, 4.5]], atol=1e-12)
+    assert np.all(g[:, 2:] == 0) and np.isfinite(g).all()
+    # row by row: standardizing a row alone or among others gives the same numbers
+    np.testing.assert_array_equal(standardize_composition(gen_c[1:2]), g[1:2])
+    # scaling by the reference set's own mean and std (mateval's earlier variant) gives another answer:
+    # feature 1 has reference std 4.71 S_1, so G2 and R2 come within 4 of each other (G2 precise, R2
+    # covered): COV-R = COV-P = 1
+    mu = np.nanmean(ref_c, axis=0)
+    sd = np.where(np.nanstd(ref_c, axis=0) > 0, np.nanstd(ref_c, axis=0), 1.0)
+    other = coverage(gen_s, gen_c, ref_s, ref_c, 0.2, 4.0, composition_means=mu, composition_stds=sd)
+    assert other == {"COV-R": 1.0, "COV-P": 1.0}
+
+
+def test_cdvae_scaler_constants_are_consistent():
+    from metrics.generation import CDVAE_COMP_SCALER_MEANS, CDVAE_COMP_SCALER_STDS
+
+    m = np.array(CDVAE_COMP_SCALER_MEANS).reshape(22, 6)  # 22 properties x (min, max, range, mean, avg_dev, mode)
+    s = np.array(CDVAE_COMP_SCALER_STDS)
+    assert s.shape == (MAGPIE_FINGERPRINT_LENGTH,) and np.all(s > 0)
+    # a mean over crystals is linear: mean(range) = mean(max) - mean(min) for every property; a
+    # mistyped digit in one of these columns breaks it
+    np.testing.assert_allclose(m[:, 2], m[:, 1] - m[:, 0], rtol=1e-9, atol=1e-9)
+    assert np.all(m[:, 0] <= m[:, 3]) and np.all(m[:, 3] <= m[:, 1])  # min <= mean <= max
+
+
+def test_standardize_composition_toy_and_errors():
+    g = standardize_composition(GEN_C, means=[2.0, 5.0], stds=[math.sqrt(2), 1.0])
+    np.testing.assert_allclose(g, [[math.sqrt(2), 0], [-0.4 / math.sqrt(2), 0]])
+    # NaN (missing Magpie data) becomes 0 after scaling, as CDVAE's replace_nan_token=0
+    np.testing.assert_array_equal(standardize_composition([[np.nan, 1.0]], means=[3.0, 0.0], stds=[1.0, 2.0]),
+                                  [[0.0, 0.5]])
+    with pytest.raises(ValueError, match="132"):
+        standardize_composition(GEN_C)  # CDVAE's scaler needs 132 Magpie features
+    with pytest.raises(ValueError, match="stds"):
+        standardize_composition(GEN_C, means=[0.0, 0.0], stds=[1.0, 0.0])
+    with pytest.raises(ValueError, match="inf"):
+        standardize_composition([[np.inf, 0.0]], means=[0.0, 0.0], stds=[1.0, 1.0])
 
 
 def test_coverage_of_a_set_against_itself_is_one():
     rng = np.random.default_rng(0)
-    s, c = rng.normal(size=(20, 5)), rng.normal(size=(20, 4))
+    s, c = rng.normal(size=(20, 5)), rng.normal(size=(20, MAGPIE_FINGERPRINT_LENGTH))
     assert coverage(s, c, s, c, 0.0, 0.0) == {"COV-R": 1.0, "COV-P": 1.0}
 
 
 def test_coverage_edge_cases_and_errors():
-    empty = coverage(np.zeros((0, 2)), np.zeros((0, 2)), REF_S, REF_C, 0.2, 4.0, n_requested=10)
+    empty = coverage(np.zeros((0, 2)), np.zeros((0, 2)), REF_S, REF_C, 0.2, 4.0, n_requested=10, **TOY_SCALER)
     assert math.isnan(empty["COV-R"]) and math.isnan(empty["COV-P"])
     with pytest.raises(ValueError, match="n_requested"):
-        coverage(GEN_S, GEN_C, REF_S, REF_C, 0.2, 4.0, n_requested=1)
+        coverage(GEN_S, GEN_C, REF_S, REF_C, 0.2, 4.0, n_requested=1, **TOY_SCALER)
     with pytest.raises(ValueError, match="gen_structure_fps contains NaN"):
-        coverage([[np.nan, 0.0], [0.0, 0.0]], GEN_C, REF_S, REF_C, 0.2, 4.0)
+        coverage([[np.nan, 0.0], [0.0, 0.0]], GEN_C, REF_S, REF_C, 0.2, 4.0, **TOY_SCALER)
     with pytest.raises(ValueError, match="row counts"):
-        coverage(GEN_S, GEN_C[:1], REF_S, REF_C, 0.2, 4.0)
+        coverage(GEN_S, GEN_C[:1], REF_S, REF_C, 0.2, 4.0, **TOY_SCALER)
     with pytest.raises(ValueError, match="empty"):
-        coverage(GEN_S, GEN_C, np.zeros((0, 2)), np.zeros((0, 2)), 0.2, 4.0)
+        coverage(GEN_S, GEN_C, np.zeros((0, 2)), np.zeros((0, 2)), 0.2, 4.0, **TOY_SCALER)
     with pytest.raises(ValueError, match="structure_cutoff"):
-        coverage(GEN_S, GEN_C, REF_S, REF_C, -0.2, 4.0)
+        coverage(GEN_S, GEN_C, REF_S, REF_C, -0.2, 4.0, **TOY_SCALER)
+    with pytest.raises(ValueError, match="132"):
+        coverage(GEN_S, GEN_C, REF_S, REF_C, 0.2, 4.0)  # 2 features but CDVAE's scaler by default
 
 
 def test_coverage_cutoffs_are_cdvae_values():

@@ -599,14 +599,17 @@ comp_value = st.one_of(fp_value, st.just(math.nan))  # raw Magpie fingerprints m
 
 @st.composite
 def fingerprint_sets(draw):
-    """Generated and reference structure/composition fingerprints (gs, gc, rs, rc)."""
+    """Generated and reference structure/composition fingerprints (gs, gc, rs, rc) and a composition
+    scaler (coverage's keyword arguments; CDVAE's own needs 132 Magpie features)."""
     d_s, d_c = draw(st.integers(1, 4)), draw(st.integers(1, 3))
     n_gen, n_ref = draw(st.integers(1, 8)), draw(st.integers(1, 8))
     gs = draw(hnp.arrays(np.float64, (n_gen, d_s), elements=fp_value))
     gc = draw(hnp.arrays(np.float64, (n_gen, d_c), elements=comp_value))
     rs = draw(hnp.arrays(np.float64, (n_ref, d_s), elements=fp_value))
     rc = draw(hnp.arrays(np.float64, (n_ref, d_c), elements=comp_value))
-    return gs, gc, rs, rc
+    scaler = {"composition_means": draw(hnp.arrays(np.float64, d_c, elements=fp_value)),
+              "composition_stds": draw(hnp.arrays(np.float64, d_c, elements=st.floats(0.1, 10.0)))}
+    return gs, gc, rs, rc, scaler
 
 
 cutoff = st.one_of(st.just(0.0), st.floats(min_value=0.0, max_value=10.0))
@@ -616,15 +619,15 @@ cutoff = st.one_of(st.just(0.0), st.floats(min_value=0.0, max_value=10.0))
 @given(fingerprint_sets(), cutoff, cutoff, cutoff, cutoff, st.integers(0, 5))
 def test_coverage_in_unit_interval_and_monotone_in_cutoffs(fps, s1, s2, c1, c2, extra):
     """COV-R and COV-P are in [0, 1], non-decreasing in both cutoffs, and COV-P scales as 1/n_requested."""
-    gs, gc, rs, rc = fps
+    gs, gc, rs, rc, sc = fps
     (s_lo, s_hi), (c_lo, c_hi) = sorted((s1, s2)), sorted((c1, c2))
-    lo, hi = coverage(gs, gc, rs, rc, s_lo, c_lo), coverage(gs, gc, rs, rc, s_hi, c_hi)
+    lo, hi = coverage(gs, gc, rs, rc, s_lo, c_lo, **sc), coverage(gs, gc, rs, rc, s_hi, c_hi, **sc)
     for out in (lo, hi):
         assert set(out) == {"COV-R", "COV-P"}
         assert 0.0 <= out["COV-R"] <= 1.0 and 0.0 <= out["COV-P"] <= 1.0
     assert lo["COV-R"] <= hi["COV-R"] and lo["COV-P"] <= hi["COV-P"]
     n_gen = gs.shape[0]
-    padded = coverage(gs, gc, rs, rc, s_lo, c_lo, n_requested=n_gen + extra)
+    padded = coverage(gs, gc, rs, rc, s_lo, c_lo, n_requested=n_gen + extra, **sc)
     assert padded["COV-R"] == lo["COV-R"]
     assert padded["COV-P"] == pytest.approx(lo["COV-P"] * n_gen / (n_gen + extra), rel=1e-12)
 
@@ -633,17 +636,17 @@ def test_coverage_in_unit_interval_and_monotone_in_cutoffs(fps, s1, s2, c1, c2, 
 @given(fingerprint_sets(), cutoff, cutoff, st.data())
 def test_coverage_invariant_to_order_of_generated_crystals(fps, s_cut, c_cut, data):
     """COV-R and COV-P are unchanged when the generated crystals are permuted (same order in both arrays)."""
-    gs, gc, rs, rc = fps
+    gs, gc, rs, rc, sc = fps
     perm = np.array(data.draw(st.permutations(range(gs.shape[0]))))
-    assert coverage(gs[perm], gc[perm], rs, rc, s_cut, c_cut) == coverage(gs, gc, rs, rc, s_cut, c_cut)
+    assert coverage(gs[perm], gc[perm], rs, rc, s_cut, c_cut, **sc) == coverage(gs, gc, rs, rc, s_cut, c_cut, **sc)
 
 
 @PROPS
 @given(fingerprint_sets())
 def test_coverage_of_a_set_against_itself_is_one(fps):
     """A set of crystals fully covers itself (COV-R = COV-P = 1) even with zero cutoffs."""
-    _, _, rs, rc = fps
-    assert coverage(rs, rc, rs, rc, 0.0, 0.0) == {"COV-R": 1.0, "COV-P": 1.0}
+    _, _, rs, rc, sc = fps
+    assert coverage(rs, rc, rs, rc, 0.0, 0.0, **sc) == {"COV-R": 1.0, "COV-P": 1.0}
 
 
 emd_values = hnp.arrays(np.float64, st.integers(1, 20), elements=st.floats(min_value=-1e3, max_value=1e3))
