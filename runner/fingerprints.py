@@ -122,8 +122,8 @@ _BROKEN_HINT = (
 class _Batch:
     """The chunk futures of one :meth:`FingerprintPool.submit` call."""
 
-    def __init__(self, n: int, todo: list[int], futures: list, chunks: list[list[int]]) -> None:
-        self.n, self.todo, self.futures, self.chunks = n, todo, futures, chunks
+    def __init__(self, n: int, todo: list[int], futures: list, chunks: list[list[int]], what: str) -> None:
+        self.n, self.todo, self.futures, self.chunks, self.what = n, todo, futures, chunks, what
 
 
 class FingerprintPool:
@@ -184,17 +184,20 @@ class FingerprintPool:
             self._executor = ProcessPoolExecutor(self.n_jobs, mp_context=ctx, initializer=_warm_worker)
         return self._executor
 
-    def submit(self, structures: Sequence[Any]) -> _Batch:
-        """Queue the fingerprints of ``structures``; collect them with :meth:`result`.
+    def submit(self, structures: Sequence[Any], what: str = "fingerprinting crystals") -> _Batch:
+        """Queue the fingerprints of ``structures``; collect them with :meth:`result`. Progress
+        lines (:mod:`runner.progress`) name the work ``what``.
 
         ``None`` entries get NaN rows and are not sent. With ``n_jobs == 1`` or a single structure
         the work is done here and now.
         """
+        from runner.progress import track
+
         structures = list(structures)
         todo = [i for i, s in enumerate(structures) if s is not None]
         if self.n_jobs <= 1 or len(todo) <= 1:
-            results = [_featurize_one(structures[i]) for i in todo]
-            return _Batch(len(structures), todo, [results], [list(range(len(todo)))])
+            results = [_featurize_one(structures[i]) for i in track(todo, what)]
+            return _Batch(len(structures), todo, [results], [list(range(len(todo)))], what)
         size = max(1, min(self.MAX_CHUNK, math.ceil(len(todo) / (self.n_jobs * 4))))
         chunks = [list(range(k, min(k + size, len(todo)))) for k in range(0, len(todo), size)]
         executor = self._start()
@@ -206,7 +209,7 @@ class FingerprintPool:
             self.close()
             raise WorkerStartError(_BROKEN_HINT.format(detail=f"{type(exc).__name__}: {exc}",
                                                        method=self._method)) from exc
-        return _Batch(len(structures), todo, futures, chunks)
+        return _Batch(len(structures), todo, futures, chunks, what)
 
     def result(self, batch: _Batch) -> tuple[np.ndarray, np.ndarray]:
         """The arrays of a :meth:`submit` call: as :func:`compute_fingerprints` returns them.
@@ -216,6 +219,11 @@ class FingerprintPool:
         """
         from concurrent.futures.process import BrokenProcessPool
 
+        from runner.progress import Progress
+
+        # in parallel, the chunks of every submitted set run together: the clock starts here
+        progress = None if len(batch.futures) == 1 and isinstance(batch.futures[0], list) else \
+            Progress(batch.what, len(batch.todo))
         s_fps = np.full((batch.n, CRYSTALNN_FINGERPRINT_LENGTH), np.nan)
         c_fps = np.full((batch.n, MAGPIE_FINGERPRINT_LENGTH), np.nan)
         n_failed = 0
@@ -233,6 +241,10 @@ class FingerprintPool:
                 s_fps[i] = s_fp
                 c_fps[i] = c_fp
                 n_failed += bool(failed)
+            if progress is not None:
+                progress.update(len(chunk))
+        if progress is not None:
+            progress.close()
         if n_failed:
             LOG.warning("fingerprints failed for %d of %d structures (their rows are NaN)", n_failed, len(batch.todo))
         return s_fps, c_fps

@@ -135,9 +135,10 @@ def score(
 
     with fingerprints.FingerprintPool(n_jobs) as pool:
         # fingerprints first: the workers start and compute while this process does the rest
-        gen_batch = pool.submit(returned)
+        gen_batch = pool.submit(returned, "fingerprinting generated crystals")
         ref_cached, ref_path = fingerprints.cached_reference_fingerprints(reference, cache_dir)
-        ref_batch = pool.submit(reference) if ref_cached is None else None  # queued behind, no idle core
+        # queued behind, no idle core
+        ref_batch = pool.submit(reference, "fingerprinting reference crystals") if ref_cached is None else None
 
         s_valid = gen_metrics.structure_validity(generated, STRUCTURE_CUTOFF_A, MIN_VOLUME_A3)
         c_valid = gen_metrics.composition_validity(generated)
