@@ -89,7 +89,7 @@ NOTES = (
     "— : the model was not run on that task.",
     "Resource rows are per task: over the seeds of the column on that task, never over tasks (per run: "
     "nvitop means over the whole run; GPU utilization averaged, power and energy summed over the GPUs used).",
-    "Params and FLOPs: one value per model, or the range a–b when its runs differ (e.g. between tasks). "
+    "Params and FLOPs: one value per column, or the range a–b when its runs differ (e.g. between tasks). "
     + DEFAULT_FLOPS_NOTE,
 )
 
@@ -415,10 +415,12 @@ def aggregate(loaded: Runs) -> SuiteTable:
             accepted too). Unreadable ones are counted as unreadable and otherwise left out.
 
     Returns:
-        A :class:`SuiteTable` with one column per model (``model.name``, in order of first
-        appearance, labelled with ``model.display_name``) and the rows: the resource rows of
-        :data:`SUMMARY_RESOURCE_LABELS`, params, forward FLOPs per sample, then per task (in order
-        of first appearance) its metrics. See the module docstring for what a cell shows.
+        A :class:`SuiteTable` with one column per model and setting (``model.name``, in order of
+        first appearance, labelled with ``model.display_name``, what tells the model's settings
+        apart and the settings marker) and the rows: params, forward FLOPs per sample, then per
+        task (in order of first appearance) its metrics (with baseline and flags rows) and the
+        resource rows of :data:`SUMMARY_RESOURCE_LABELS`. See the module docstring for what a cell
+        shows.
 
     Never raises on odd result content; an empty ``loaded`` gives a table without columns.
     """
@@ -464,7 +466,7 @@ def aggregate(loaded: Runs) -> SuiteTable:
         if rows:
             groups.append(SummaryGroup(heading, rows))
     _note_cells(groups, columns)
-    labels = {c.key: c.label for c in columns}
+    labels = {c.key: " · ".join(x for x in (c.model_label, c.setting) if x) for c in columns}
     column_of = {id(r): c.key for c in columns for r in by_column[c.key]}
     flagged = [FlaggedRun(labels.get(column_of.get(id(r), ""), model_key(r)), _task_name(r), _seed_text(r),
                           str(r.get("run_id")), baseline_view.flags(r)) for r in results if baseline_view.flags(r)]
@@ -514,11 +516,12 @@ def _resource_rows(task: str, columns: Sequence[ModelColumn],
 
 
 def _note_cells(groups: Sequence[SummaryGroup], columns: Sequence[ModelColumn]) -> None:
-    """Append each column's settings notes to the tooltips of its cells with runs."""
+    """Append each column's settings notes to the tooltips of its value cells (an ``n/a`` cell's
+    tooltip is its Markdown footnote: kept to the reason)."""
     for group in groups:
         for row in group.rows:
             for column, cell in zip(columns, row.cells):
-                if column.notes and cell.kind != "absent":
+                if column.notes and cell.kind in ("value", "range"):
                     cell.title = (cell.title or row.label) + f"; settings {column.marker}: " + "; ".join(column.notes)
 
 
@@ -576,7 +579,7 @@ def markdown(table: SuiteTable, title: str = "mateval summary") -> str:
 
 def write_markdown(table: SuiteTable, path: Path, title: str = "mateval summary") -> Path:
     """Write ``table`` as ``summary.md``: a title, a header line (runs, models, tasks, statuses), a
-    Markdown table (one row per :class:`SummaryRow`, one column per model) and the notes; an ``n/a``
+    Markdown table (one row per :class:`SummaryRow`, one column per model and setting) and the notes; an ``n/a``
     cell gets a footnote with its reason. Text from results is escaped (no raw HTML, no ``|``).
 
     The file is written atomically (parent directories are created); returns ``path``.
