@@ -166,6 +166,8 @@ def _planned(directory: Path) -> tuple[str, str, Any]:
 
 def summary_rows(records) -> list[dict[str, Any]]:
     """Flat rows for the terminal summary (one per :class:`orchestrator.reader.RunRecord`)."""
+    from orchestrator.report.grouping import settings_text
+
     rows = []
     for record in records:
         if not record.ok:
@@ -180,7 +182,8 @@ def summary_rows(records) -> list[dict[str, Any]]:
                      "duration (s)": result["resources"]["overall"].get("duration (s)"),
                      "metrics": record.metrics, "error": record.error_message,
                      "baseline": (baseline or {}).get("metrics") if baseline else None,
-                     "flags": [f for f in result.get("flags") or [] if isinstance(f, dict)]})
+                     "flags": [f for f in result.get("flags") or [] if isinstance(f, dict)],
+                     "settings": settings_text(result)})
     return rows
 
 
@@ -217,23 +220,32 @@ def print_summary(rows: list[dict[str, Any]]) -> None:
     """A short table of runs in the terminal: one row per run, under a run with a trivial baseline
     (``result.json``'s ``baseline``) a row with the baseline's values and the ratio model ÷
     baseline; a flagged run (degenerate result) has ``⚠`` beside its status, its flags are printed
-    under the table with the errors of the runs that failed."""
+    under the table with the errors of the runs that failed. Each row is one run (nothing is
+    averaged); when runs of one model and task differ in their settings, a ``settings`` column
+    says how, and the settings of each model (profile, data, sample limits, hyperparameters that
+    differ from the paper's) are printed under the table."""
     from orchestrator.report.baseline import ratio
 
     table = Table(title="mateval results", show_lines=False)
     shown = terminal_metrics(rows)
-    for column in ("model", "task", "seed", "status", "duration (s)", *shown):
+    variants: dict[tuple, set] = {}
+    for row in rows:
+        variants.setdefault((row["model"], row["task"]), set()).add(row.get("settings") or "")
+    with_settings = any(len(v) > 1 for v in variants.values())
+    for column in ("model", "task", "seed", "status", "duration (s)", *(["settings"] if with_settings else []), *shown):
         table.add_column(column, overflow="fold")
     for row in rows:
         status = row["status"].upper() if row["status"] != "ok" else "ok"
         values = [row["model"], row["task"], str(row["seed"]), status + (" ⚠ flagged" if row.get("flags") else ""),
                   "" if row["duration (s)"] is None else f"{row['duration (s)']:.1f}"]
+        if with_settings:
+            values.append(row.get("settings") or "")
         for name in shown:
             value = row["metrics"].get(name)
             values.append("" if value is None else f"{value:.4g}")
         table.add_row(*values)
         if row.get("baseline"):
-            cells = ["  ↳ baseline", "", "", "", ""]
+            cells = ["  ↳ baseline", "", "", "", ""] + ([""] if with_settings else [])
             for name in shown:
                 value = row["baseline"].get(name)
                 found = ratio(row["metrics"].get(name), value)
@@ -241,6 +253,11 @@ def print_summary(rows: list[dict[str, Any]]) -> None:
                 cells.append("" if value is None else f"{value:.4g}{shown_ratio}")
             table.add_row(*cells, style="dim")
     console.print(table)
+    for model, text in dict.fromkeys((row["model"], row.get("settings")) for row in rows if row.get("settings")):
+        console.print(f"settings of {model}: {text}", markup=False, soft_wrap=True)
+    if with_settings:
+        console.print("runs of one model and task with other settings are not comparable seeds: compare like with like",
+                      markup=False, soft_wrap=True)
     if any(row.get("baseline") for row in rows):
         how = _directions(rows, shown)
         console.print(f"trivial baseline: same test split, same scoring code; ratio = model ÷ baseline"

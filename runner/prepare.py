@@ -25,12 +25,16 @@ class TaskData:
     definition: TaskDefinition
     task_type: TaskType
     dataset: LoadedDataset
+    #: the run's ``--max-samples`` limits (``{split: n}``), ``None`` without; recorded so that the
+    #: summary can tell a truncated run from a full one (the file sha256 are the same)
+    max_samples: dict[str, int] | None = None
 
     def record(self) -> dict[str, Any]:
-        """The result's ``dataset`` block."""
+        """The result's ``dataset`` block (with ``max_samples`` when the run truncated a split)."""
         d = self.dataset
+        limits = {"max_samples": dict(self.max_samples)} if self.max_samples else {}
         return {"name": d.name, "variant": d.variant, "path": str(d.path), "split": d.split_description,
-                "sizes": d.sizes(), "sha256": d.sha256,
+                "sizes": d.sizes(), "sha256": d.sha256, **limits,
                 **self.task_type.dataset_record(self.definition.spec, d.splits)}
 
 
@@ -47,7 +51,7 @@ def load_task_data(spec: RunSpec) -> TaskData:
     dataset = definition.load(spec.data_variant, [Path(p) for p in spec.data_roots], spec.max_samples,
                               seed=spec.seed)
     task_type.check_targets(definition.spec, dataset.splits)
-    return TaskData(definition, task_type, dataset)
+    return TaskData(definition, task_type, dataset, dict(spec.max_samples) if spec.max_samples else None)
 
 
 def task_record(definition: TaskDefinition) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""The per-run comparison table (runs as columns): resources, model size and cost, then the
+"""The per-run comparison table (runs as columns): resources, model size and cost, the run's
+settings (so that runs with other settings are not read as seeds of one another), then the
 metrics grouped as the task types' report sections say, labelled, unitized, formatted and
 defined from :mod:`metrics.catalogue`."""
 
@@ -8,6 +9,7 @@ from typing import Any, Callable, Sequence
 
 from metrics import catalogue
 
+from .grouping import paper_differences, setting_of
 from .sections import section_for
 from .formatting import (as_dict, dig, format_count, format_fixed, format_flops, is_num, metric_definition,
                          metric_entry, metric_formatter, metric_label, metric_unit)
@@ -68,6 +70,33 @@ def _model_rows(runs: Sequence[RunView]) -> list[Row]:
         Row("Training FLOPs / epoch", [
             stat_cell(r, dig(r.result, "model_stats", "flops", "train_per_epoch"), format_flops,
                       "{:,} FLOP per training epoch (forward + backward)", stats_error(r, "flops")) for r in runs]),
+    ]
+
+
+def _settings_rows(runs: Sequence[RunView]) -> list[Row]:
+    """What each run was run with: its hyperparameter profile, the values that differ from the
+    paper's, the data variant and the sample limits (runs that differ here are not comparable seeds)."""
+    settings = [setting_of(r.result) for r in runs]
+
+    def text_cell(value: str | None, title: str | None = None, dim_when: str = "") -> Cell:
+        if not value:
+            return Cell("—", "not recorded in result.json", "dim")
+        return Cell(value, title, "dim" if value == dim_when else "")
+
+    changed = []
+    for s in settings:
+        items = [f"{k} {v.get('used')} (paper {v.get('paper')})" for k, v in s.overridden.items() if isinstance(v, dict)]
+        changed.append(Cell(", ".join(items), "; ".join(paper_differences(s)) or None) if items
+                       else Cell("none", "the paper's hyperparameters", "dim") if s.hyperparameters is not None
+                       else Cell("—", "hyperparameters not recorded (the run ended before the model stage)", "dim"))
+    return [
+        Row("Hyperparameter profile", [text_cell(s.profile, "bench: model.yaml's bench_hyperparameters; paper: "
+                                                 "the paper's defaults", "paper") for s in settings]),
+        Row("Differs from the paper", changed, "hyperparameters whose value differs from the paper default"),
+        Row("Data variant", [text_cell(s.variant, None, "full") for s in settings]),
+        Row("Max samples", [Cell(", ".join(f"{k}={v}" for k, v in s.max_samples.items()), "--max-samples")
+                            if s.max_samples else Cell("none", "every sample of the variant", "dim")
+                            for s in settings]),
     ]
 
 
@@ -168,12 +197,14 @@ def _metric_rows(runs: Sequence[RunView], group: _Group, names: Sequence[str]) -
 
 
 def comparison_groups(runs: Sequence[RunView]) -> list[RowGroup]:
-    """The row groups of the comparison table of ``runs``: resources, model, then one group of
+    """The row groups of the comparison table of ``runs``: resources, model, settings (profile,
+    hyperparameters that differ from the paper's, data variant, sample limits), then one group of
     metric rows per section heading (catalogue metrics in catalogue order, then other reported
     keys in alphabetical order)."""
     resources = [Row(label, [_resource_cell(r, key, fam, agg, fmt) for r in runs])
                  for label, key, fam, agg, fmt in RESOURCE_ROWS]
-    out = [RowGroup("Resources", resources), RowGroup("Model", _model_rows(runs))]
+    out = [RowGroup("Resources", resources), RowGroup("Model", _model_rows(runs)),
+           RowGroup("Settings", _settings_rows(runs))]
     for group in _groups(runs):
         reported = _reported([r for r in runs if r.task_type in group.task_types])
         known = group.catalogue_names()

@@ -84,7 +84,11 @@ def model_pages(runs: Sequence[RunView], suite: Any = None) -> list[ModelPage]:
     for r in runs:
         by_model.setdefault(model_key(r.result), []).append(r)
     columns = getattr(suite, "columns", None) or []
-    labels = {c.name: c.label for c in columns if isinstance(getattr(c, "label", None), str)}
+    labels: dict[str, str] = {}  # a model with several settings has several columns: its name, not theirs
+    for c in columns:
+        label = getattr(c, "model_label", None) or getattr(c, "label", None)
+        if isinstance(label, str) and label:
+            labels.setdefault(c.name, label)
     pages: list[ModelPage] = []
     used: set[str] = set()
     for name, members in by_model.items():

@@ -1,16 +1,18 @@
 """Per-model comparison of a set of runs, with statistics over seeds.
 
 :func:`aggregate` turns the runs shown by ``mateval bench`` / ``mateval report`` (the records that
-:func:`orchestrator.reader.read_runs` returns) into a :class:`SuiteTable`: one column per model,
-one row per resource figure, model size figure and task metric. The HTML report
+:func:`orchestrator.reader.read_runs` returns) into a :class:`SuiteTable`: one column per model and
+setting (:mod:`orchestrator.report.grouping`: a model run with two settings, e.g. two epoch counts,
+gets two columns labelled by what differs, e.g. ``epochs=3``), one row per model size figure and,
+per task, per metric and resource figure. The HTML report
 (:mod:`orchestrator.report.render`), :func:`write_markdown` (``summary.md``) and
 :func:`write_csv` (``summary.csv``, one row per run and metric) all use it, so the three agree.
 Metric labels, units, formats and definitions come from :mod:`metrics.catalogue`.
 
 What a cell holds:
 
-- values: mean ± sample standard deviation (``n - 1`` in the denominator) over the model's runs
-  with status ``ok``; a single value is shown without ``±``. When some runs of the model did not
+- values: mean ± sample standard deviation (``n - 1`` in the denominator) over the column's runs
+  on the row's task with status ``ok``: runs that differ only in their seed; a single value is shown without ``±``. When some runs of the model did not
   end ok the cell is marked ``(k/n ok)``; when ok runs have no value (a metric stored as ``null``,
   i.e. undefined for that run) it is marked ``(m n/a)``;
 - no ok run: the failure status as published tables show it (``OOM``, ``TIMEOUT``, ``FAILED``,
@@ -22,9 +24,14 @@ Trivial baselines and flags (:mod:`orchestrator.report.baseline`): a baseline ro
 (the baseline's mean over the same ok runs, the ratio model ÷ baseline), a flags row per task with
 flagged runs, and :attr:`SuiteTable.flagged` listing them with their messages.
 
-Resource rows aggregate each model's ok runs over all its tasks and seeds (a resource figure is a
-property of a run, not of a task); params and FLOPs are one value per model, or the range ``a–b``
-when they differ between its runs (different tasks can change the output head or the input size).
+Resource rows (duration, GPU figures, energy, host load) are per task, like the metrics: never a
+spread over tasks. Params and FLOPs are one value per column, or the range ``a–b`` when they differ
+between its runs (different tasks can change the output head or the input size).
+
+Settings: a column whose runs differ from the paper's settings carries a marker (``†1``) whose
+note says how (``bench settings (epochs 10 vs paper 500)``, ``data: subset``, ``max-samples
+train=96``); a task whose models were not run alike (profile, data variant, sample limits) gets a
+note naming what differs.
 """
 
 from __future__ import annotations
@@ -35,7 +42,6 @@ import io
 import re
 import statistics
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -44,6 +50,9 @@ from orchestrator.reader import RunRecord
 
 from . import baseline as baseline_view
 from .baseline import BASELINE_NOTE, FLAGS_NOTE, FlaggedRun
+from .suite import ModelColumn, SuiteTable, SummaryCell, SummaryGroup, SummaryRow, plural as _plural
+from .grouping import (deduplicate, paper_differences, run_identity,  # noqa: F401 (run_identity: re-exported)
+                       setting_columns, settings_text, task_mismatch_note)
 from .formatting import (DEFAULT_FLOPS_NOTE, STATUS_CLASSES, dig, format_count, format_flops, is_num,
                          metric_definition, metric_entry, metric_presentation, short_json)
 from .pages import model_key
@@ -52,174 +61,42 @@ from runner.result import atomic_write_text
 
 __all__ = ["SummaryCell", "SummaryRow", "SummaryGroup", "ModelColumn", "SuiteTable", "aggregate",
            "write_markdown", "write_csv", "write_summaries", "SUMMARY_RESOURCE_LABELS", "PARAMS_LABEL",
-           "FLOPS_LABEL", "MARKDOWN_FILE", "CSV_FILE", "FlaggedRun", "BASELINE_NOTE", "FLAGS_NOTE"]
+           "FLOPS_LABEL", "MARKDOWN_FILE", "CSV_FILE", "FlaggedRun", "BASELINE_NOTE", "FLAGS_NOTE", "run_identity",
+           "deduplicate"]
 
 MARKDOWN_FILE = "summary.md"
 CSV_FILE = "summary.csv"
 #: The rows of :data:`orchestrator.report.resources.RESOURCE_ROWS` that the summary shows, in this order.
 SUMMARY_RESOURCE_LABELS = ("Duration (s)", "GPU utilization (%)", "GPU memory utilization (%)", "GPU power (W)",
-                           "Host CPU (%)", "Host memory (%)")
+                           "GPU energy (J)", "Host CPU (%)", "Host memory (%)")
 PARAMS_LABEL = "Params"
 FLOPS_LABEL = "Forward FLOPs / sample"
-CSV_COLUMNS = ("run_id", "model", "task", "seed", "status", "metric", "value", "unit")
+CSV_COLUMNS = ("run_id", "model", "task", "seed", "status", "metric", "value", "unit", "settings")
 #: Order in which failure statuses win a tie for "most frequent".
 _FAILURE_ORDER = ("oom", "timeout", "failed", "cancelled")
 _DASH = "—"
 
 NOTES = (
-    "Cells: mean ± sample standard deviation (n − 1 in the denominator) over the seeds whose run ended ok; "
+    "Cells: mean ± sample standard deviation (n − 1 in the denominator) over the seeds whose run ended ok, "
+    "only over runs of one model and task with the same settings and data (other settings: another column); "
     "a single value has no ±.",
-    "(k/n ok): only k of the model's n runs (on that task; for resources, params and FLOPs: on all its "
+    "(k/n ok): only k of the column's n runs (on that task; for params and FLOPs: on all its "
     "tasks) ended ok, and the statistics use those k. (m n/a): m ok runs have no value for that row.",
     "OOM, TIMEOUT, FAILED, CANCELLED: no run ended ok; with mixed statuses the most frequent one is shown "
     "with its count, e.g. OOM (2/3).",
     "n/a: the runs ended ok but the value is missing (a metric stored as null is undefined for that run, "
     "e.g. R² of a constant target; a resource figure may not be measurable on the host). "
     "— : the model was not run on that task.",
-    "Resource rows aggregate each model's ok runs over all its tasks and seeds (per run: nvitop means over "
-    "the whole run; GPU utilization averaged and power summed over the GPUs used).",
-    "Params and FLOPs: one value per model, or the range a–b when its runs differ (e.g. between tasks). "
+    "Resource rows are per task: over the seeds of the column on that task, never over tasks (per run: "
+    "nvitop means over the whole run; GPU utilization averaged, power and energy summed over the GPUs used).",
+    "Params and FLOPs: one value per column, or the range a–b when its runs differ (e.g. between tasks). "
     + DEFAULT_FLOPS_NOTE,
 )
 
 
 # ----------------------------------------------------------------------------------------------
-# data structures
-# ----------------------------------------------------------------------------------------------
-
-
-@dataclass
-class SummaryCell:
-    """One model's value in one row.
-
-    Attributes:
-        text: the formatted cell, e.g. ``"0.4310 ± 0.0120 (2/3 ok)"``, ``"OOM"``, ``"n/a"``, ``"—"``.
-        kind: ``"value"`` (mean ± std), ``"range"`` (params/FLOPs that differ between runs),
-            ``"status"`` (no ok run), ``"na"`` (ok runs, no value) or ``"absent"`` (no run).
-        mean: mean of ``values`` (``None`` without values).
-        std: sample standard deviation (ddof=1) of ``values``; ``None`` with fewer than two.
-        low, high: smallest and largest value (``None`` without values).
-        values: the numbers aggregated, one per ok run that has one, in run order.
-        n_ok: ok runs of the model (on the task for metric rows, overall otherwise).
-        n_total: all runs of the model (on the task for metric rows, overall otherwise).
-        status: ``kind == "status"``: the status shown (most frequent failure, lower case).
-        status_counts: ``{status: count}`` over the ``n_total`` runs.
-        title: a longer explanation (HTML tooltip, Markdown footnote for ``n/a``).
-        css: CSS classes of the HTML cell (``num``, ``na``, ``dim``, ``status-cell st-oom``, ...).
-    """
-
-    text: str
-    kind: str
-    mean: float | None = None
-    std: float | None = None
-    low: float | None = None
-    high: float | None = None
-    values: list[float] = field(default_factory=list)
-    n_ok: int = 0
-    n_total: int = 0
-    status: str | None = None
-    status_counts: dict[str, int] = field(default_factory=dict)
-    title: str | None = None
-    css: str = ""
-    ratio: float | None = None
-
-
-@dataclass
-class SummaryRow:
-    """One row: ``label`` (e.g. ``"perov5_heat_ref · MAE (eV/atom)"``) and one cell per model column.
-
-    Attributes:
-        key: the metric key (``"MAE"``), the resource label or ``"params"`` / ``"flops"``; the
-            metric key of a baseline row, ``"flags"`` for a flags row.
-        task: the task of a metric row, ``None`` for resource and model rows.
-        title: definition of the row (HTML tooltip).
-        kind: ``"baseline"`` (the trivial baseline under a metric row; cells carry the ``ratio``),
-            ``"flags"`` (degenerate results of the task's runs), else ``""``.
-    """
-
-    label: str
-    key: str
-    cells: list[SummaryCell]
-    task: str | None = None
-    title: str | None = None
-    kind: str = ""
-
-
-@dataclass
-class SummaryGroup:
-    """Rows under one heading: ``"Resources"``, ``"Model"`` or one group per task."""
-
-    name: str
-    rows: list[SummaryRow]
-
-
-@dataclass
-class ModelColumn:
-    """One model: ``name`` (``model.name``), ``label`` (display name, unique in the table), its
-    tasks in order of first appearance and ``{status: count}`` over its runs."""
-
-    name: str
-    label: str
-    tasks: list[str]
-    n_runs: int
-    status_counts: dict[str, int]
-
-    @property
-    def n_ok(self) -> int:
-        """Runs of the model that ended ok."""
-        return self.status_counts.get("ok", 0)
-
-
-@dataclass
-class SuiteTable:
-    """The per-model comparison: ``columns`` (models) by rows (grouped in ``groups``).
-
-    Attributes:
-        columns: the models in order of first appearance.
-        groups: resources, model size, then one group per task (order of first appearance).
-        n_runs: readable runs aggregated.
-        status_counts: ``{status: count}`` over those runs, ok first.
-        unreadable: ``(directory, error)`` of the entries without a readable result (not aggregated).
-        notes: what the cells mean (shown under the table).
-    """
-
-    columns: list[ModelColumn]
-    groups: list[SummaryGroup]
-    n_runs: int
-    status_counts: dict[str, int]
-    unreadable: list[tuple[str, str]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=lambda: list(NOTES))
-    duplicates: list[tuple[str, list[str]]] = field(default_factory=list)
-    flagged: list[FlaggedRun] = field(default_factory=list)
-
-    @property
-    def rows(self) -> list[SummaryRow]:
-        """All rows, in display order."""
-        return [row for group in self.groups for row in group.rows]
-
-    @property
-    def header(self) -> str:
-        """One line: runs, models, tasks and statuses, e.g. ``"6 runs of 2 models on 1 task: 5 ok, 1 oom"``."""
-        tasks = {t for c in self.columns for t in c.tasks}
-        line = (f"{_plural(self.n_runs, 'run')} of {_plural(len(self.columns), 'model')} on "
-                f"{_plural(len(tasks), 'task')}")
-        if self.status_counts:
-            line += ": " + ", ".join(f"{n} {st}" for st, n in self.status_counts.items())
-        if self.unreadable:
-            line += f"; {_plural(len(self.unreadable), 'unreadable result')} not included"
-        if self.duplicates:
-            repeated = sum(len(left) for _, left in self.duplicates)
-            line += f"; {_plural(repeated, 'repeated run')} of the same computation counted once"
-        return line
-
-
-# ----------------------------------------------------------------------------------------------
 # helpers
 # ----------------------------------------------------------------------------------------------
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def _text(v: Any, default: str = "") -> str:
@@ -416,10 +293,10 @@ def _metric_row(task: str, task_type: str, unit: str | None, name: str, columns:
             return "could not be computed (stored as null: undefined for these runs)"
         return "not recorded in result.json"
 
-    cells = [_stat_cell(runs_by.get((c.name, task), []), lambda r: _metrics(r).get(name), fmt, full, missing)
+    cells = [_stat_cell(runs_by.get((c.key, task), []), lambda r: _metrics(r).get(name), fmt, full, missing)
              for c in columns]
     title = metric_definition(metric_entry(task_type, name),
-                              [r for c in columns for r in runs_by.get((c.name, task), [])])
+                              [r for c in columns for r in runs_by.get((c.key, task), [])])
     return SummaryRow(full, name, cells, task=task, title=title)
 
 
@@ -438,7 +315,7 @@ def _baseline_row(task: str, task_type: str, unit: str | None, name: str, column
 
     cells = []
     for column, model_cell in zip(columns, model_row.cells):
-        runs = runs_by.get((column.name, task), [])
+        runs = runs_by.get((column.key, task), [])
         cell = _stat_cell(runs, lambda r: baseline_view.baseline_metric(r, name), fmt,
                           f"{task} · {label} of the trivial baseline", missing)
         if cell.kind == "value" and cell.mean is not None:
@@ -455,7 +332,7 @@ def _baseline_row(task: str, task_type: str, unit: str | None, name: str, column
                 cell.title = (cell.title or "") + "; no ratio: " + reason
         cells.append(cell)
     predictors = list(dict.fromkeys(str(b.get("predictor")) for c in columns
-                                    for r in runs_by.get((c.name, task), [])
+                                    for r in runs_by.get((c.key, task), [])
                                     if (b := baseline_view.baseline_block(r))))
     title = "The trivial baseline: " + " | ".join(predictors[:3]) if predictors else None
     return SummaryRow(full, name, cells, task=task, title=title, kind="baseline")
@@ -466,7 +343,7 @@ def _flags_row(task: str, columns: Sequence[ModelColumn],
     """The flags row of ``task``: per model, each flag code with the share of its ok runs that raised it."""
     cells = []
     for column in columns:
-        runs = runs_by.get((column.name, task), [])
+        runs = runs_by.get((column.key, task), [])
         ok = [r for r in runs if _status(r) == "ok"]
         if not runs:
             cells.append(SummaryCell(_DASH, "absent", title=f"{task}: the model has no run here", css="dim"))
@@ -506,38 +383,6 @@ def _records(runs: Runs) -> list[RunRecord]:
     return out
 
 
-def run_identity(result: Mapping) -> tuple:
-    """What makes two runs the same computation: model, task, seed, ``config_sha256`` (model files
-    and settings) and the dataset's variant and file sha256."""
-    dataset = result.get("dataset") if isinstance(result.get("dataset"), Mapping) else {}
-    sha = dataset.get("sha256") if isinstance(dataset.get("sha256"), Mapping) else {}
-    return (model_key(result), _task_name(result), result.get("seed"), result.get("config_sha256"),
-            dataset.get("variant"), tuple(sorted(sha.items())))
-
-
-def deduplicate(results: Sequence[Mapping]) -> tuple[list[Mapping], list[tuple[str, list[str]]]]:
-    """Count each computation once: of the runs with one :func:`run_identity`, keep the last
-    ``ok`` one (by run id, which starts with the start time), else the last one. Runs without a
-    ``config_sha256`` (made outside ``mateval bench``) are all kept.
-
-    Returns ``(kept, [(kept run id, [left-out run ids]), ...])``.
-    """
-    groups: dict[tuple, list[Mapping]] = {}
-    for r in results:
-        key = run_identity(r) if r.get("config_sha256") else ("unique", id(r))
-        groups.setdefault(key, []).append(r)
-    kept, duplicates = [], []
-    for runs in groups.values():
-        ordered = sorted(runs, key=lambda r: str(r.get("run_id")))
-        ok = [r for r in ordered if r.get("status") == "ok"]
-        chosen = (ok or ordered)[-1]
-        kept.append(chosen)
-        if len(runs) > 1:
-            duplicates.append((str(chosen.get("run_id")), [str(r.get("run_id")) for r in ordered if r is not chosen]))
-    order = {id(r): i for i, r in enumerate(results)}
-    return sorted(kept, key=lambda r: order[id(r)]), duplicates
-
-
 def _valid(records: Sequence[RunRecord]) -> tuple[list[Mapping], list[tuple[str, str]], list[tuple[str, list[str]]]]:
     results, duplicates = deduplicate([r.result for r in records if r.ok])
     unreadable = [(str(r.directory), r.error or "no result") for r in records if not r.ok]
@@ -570,50 +415,36 @@ def aggregate(loaded: Runs) -> SuiteTable:
             accepted too). Unreadable ones are counted as unreadable and otherwise left out.
 
     Returns:
-        A :class:`SuiteTable` with one column per model (``model.name``, in order of first
-        appearance, labelled with ``model.display_name``) and the rows: the resource rows of
-        :data:`SUMMARY_RESOURCE_LABELS`, params, forward FLOPs per sample, then per task (in order
-        of first appearance) its metrics. See the module docstring for what a cell shows.
+        A :class:`SuiteTable` with one column per model and setting (``model.name``, in order of
+        first appearance, labelled with ``model.display_name``, what tells the model's settings
+        apart and the settings marker) and the rows: params, forward FLOPs per sample, then per
+        task (in order of first appearance) its metrics (with baseline and flags rows) and the
+        resource rows of :data:`SUMMARY_RESOURCE_LABELS`. See the module docstring for what a cell
+        shows.
 
     Never raises on odd result content; an empty ``loaded`` gives a table without columns.
     """
     results, unreadable, duplicates = _valid(_records(loaded))
-    by_model: dict[str, list[Mapping]] = {}
     runs_by: dict[tuple[str, str], list[Mapping]] = {}
-    for r in results:
-        by_model.setdefault(model_key(r), []).append(r)
-        runs_by.setdefault((model_key(r), _task_name(r)), []).append(r)
+    columns, by_column, setting = _columns(results)
+    for c in columns:
+        for r in by_column[c.key]:
+            runs_by.setdefault((c.key, _task_name(r)), []).append(r)
 
-    columns: list[ModelColumn] = []
-    for name, runs in by_model.items():
-        display = next((d for r in runs if (d := _text(dig(r, "model", "display_name")))), name)
-        tasks = list(dict.fromkeys(_task_name(r) for r in runs))
-        columns.append(ModelColumn(name, display, tasks, len(runs), _count_statuses(runs)))
-    labels = Counter(c.label for c in columns)
-    for c in columns:  # two models with one display name: tell them apart
-        if labels[c.label] > 1 and c.label != c.name:
-            c.label = f"{c.label} ({c.name})"
-
-    resources = []
-    for label, key, family, agg, fmt in _resource_specs():
-        getter = (lambda k, f, a: lambda r: resource_value(r, k, f, a)[0])(key, family, agg)
-        cells = [_stat_cell(by_model[c.name], getter, fmt, label, _resource_missing(key, family)) for c in columns]
-        resources.append(SummaryRow(label, label, cells,
-                                    title="mean ± std over all ok runs of the model (all its tasks and seeds)"))
     model_rows = [
         SummaryRow(PARAMS_LABEL, "params",
-                   [_stat_cell(by_model[c.name], _params, format_count, PARAMS_LABEL, _stats_missing(None),
+                   [_stat_cell(by_column[c.key], _params, format_count, PARAMS_LABEL, _stats_missing(None),
                                as_range=True) for c in columns], title="trainable and frozen parameters"),
         SummaryRow(FLOPS_LABEL, "flops",
-                   [_stat_cell(by_model[c.name], _flops, format_flops, FLOPS_LABEL, _stats_missing("flops"),
+                   [_stat_cell(by_column[c.key], _flops, format_flops, FLOPS_LABEL, _stats_missing("flops"),
                                as_range=True) for c in columns],
                    title="FLOPs of one forward pass per sample"),
     ]
-    groups = [SummaryGroup("Resources (all tasks and seeds of a model)", resources),
-              SummaryGroup("Model", model_rows)]
+    groups = [SummaryGroup("Model", model_rows)]
     any_baseline = any_flags = False
+    task_notes = []
     for task, task_type, unit, names in _task_layout(results):
-        task_runs = [r for c in columns for r in runs_by.get((c.name, task), [])]
+        task_runs = [r for c in columns for r in runs_by.get((c.key, task), [])]
         with_baseline = any(baseline_view.baseline_block(r) for r in task_runs)
         rows = []
         for name in names:
@@ -623,17 +454,75 @@ def aggregate(loaded: Runs) -> SuiteTable:
         if any(baseline_view.flags(r) for r in task_runs):
             rows.append(_flags_row(task, columns, runs_by))
             any_flags = True
+        rows += _resource_rows(task, columns, runs_by)
         any_baseline = any_baseline or with_baseline
         details = ", ".join(x for x in (task_type, unit) if x)
         heading = f"{task} ({details})" if details else task
+        mismatch = task_mismatch_note(task, [(c.label, setting[c.key])
+                                             for c in columns if (c.key, task) in runs_by])
+        if mismatch:
+            task_notes.append(mismatch)
+            heading += " — models not run alike: see the notes"
         if rows:
             groups.append(SummaryGroup(heading, rows))
-    labels = {c.name: c.label for c in columns}
-    flagged = [FlaggedRun(labels.get(model_key(r), model_key(r)), _task_name(r), _seed_text(r), str(r.get("run_id")),
-                          baseline_view.flags(r)) for r in results if baseline_view.flags(r)]
+    _note_cells(groups, columns)
+    labels = {c.key: " · ".join(x for x in (c.model_label, c.setting) if x) for c in columns}
+    column_of = {id(r): c.key for c in columns for r in by_column[c.key]}
+    flagged = [FlaggedRun(labels.get(column_of.get(id(r), ""), model_key(r)), _task_name(r), _seed_text(r),
+                          str(r.get("run_id")), baseline_view.flags(r)) for r in results if baseline_view.flags(r)]
+    settings_notes = list(dict.fromkeys(f"{c.marker}: {'; '.join(c.notes)}" for c in columns if c.marker))
     notes = list(NOTES) + ([BASELINE_NOTE] if any_baseline else []) + ([FLAGS_NOTE] if any_flags else [])
+    notes += [f"Settings that differ from the paper's: {n}" for n in settings_notes] + task_notes
     return SuiteTable(columns, groups, len(results), _count_statuses(results), unreadable, notes=notes,
                       duplicates=duplicates, flagged=flagged)
+
+
+def _columns(results: Sequence[Mapping]) -> tuple[list[ModelColumn], dict[str, list[Mapping]], dict[str, Any]]:
+    """The columns (one per model and setting, see :func:`~orchestrator.report.grouping.setting_columns`),
+    ``{column key: its runs}`` and ``{column key: its Setting}``."""
+    split = setting_columns(results)
+    display: dict[str, str] = {}
+    for r in results:
+        display.setdefault(model_key(r), _text(dig(r, "model", "display_name"), model_key(r)))
+    repeated = Counter(display.values())
+    markers: dict[str, str] = {}
+    columns, by_column, setting = [], {}, {}
+    for sc in split:
+        name = display[sc.model]
+        if repeated[name] > 1 and name != sc.model:  # two models with one display name: tell them apart
+            name = f"{name} ({sc.model})"
+        notes = paper_differences(sc.setting)
+        marker = markers.setdefault("; ".join(notes), f"†{len(markers) + 1}") if notes else ""
+        label = " · ".join(x for x in (name, sc.label) if x) + (f" {marker}" if marker else "")
+        columns.append(ModelColumn(sc.model, label, sc.tasks, len(sc.runs), _count_statuses(sc.runs), key=sc.key,
+                                   model_label=name, setting=sc.label, notes=notes, marker=marker))
+        by_column[sc.key] = sc.runs
+        setting[sc.key] = sc.setting
+    return columns, by_column, setting
+
+
+def _resource_rows(task: str, columns: Sequence[ModelColumn],
+                   runs_by: Mapping[tuple[str, str], list[Mapping]]) -> list[SummaryRow]:
+    """The resource rows of ``task``: per column, mean ± std over its runs on that task only."""
+    rows = []
+    for label, key, family, agg, fmt in _resource_specs():
+        getter = (lambda k, f, a: lambda r: resource_value(r, k, f, a)[0])(key, family, agg)
+        full = f"{task} · {label}"
+        cells = [_stat_cell(runs_by.get((c.key, task), []), getter, fmt, full, _resource_missing(key, family))
+                 for c in columns]
+        rows.append(SummaryRow(full, label, cells, task=task,
+                               title="mean ± std over the ok seeds of the column on this task (never over tasks)"))
+    return rows
+
+
+def _note_cells(groups: Sequence[SummaryGroup], columns: Sequence[ModelColumn]) -> None:
+    """Append each column's settings notes to the tooltips of its value cells (an ``n/a`` cell's
+    tooltip is its Markdown footnote: kept to the reason)."""
+    for group in groups:
+        for row in group.rows:
+            for column, cell in zip(columns, row.cells):
+                if column.notes and cell.kind in ("value", "range"):
+                    cell.title = (cell.title or row.label) + f"; settings {column.marker}: " + "; ".join(column.notes)
 
 
 def _md_escape(text: str) -> str:
@@ -690,7 +579,7 @@ def markdown(table: SuiteTable, title: str = "mateval summary") -> str:
 
 def write_markdown(table: SuiteTable, path: Path, title: str = "mateval summary") -> Path:
     """Write ``table`` as ``summary.md``: a title, a header line (runs, models, tasks, statuses), a
-    Markdown table (one row per :class:`SummaryRow`, one column per model) and the notes; an ``n/a``
+    Markdown table (one row per :class:`SummaryRow`, one column per model and setting) and the notes; an ``n/a``
     cell gets a footnote with its reason. Text from results is escaped (no raw HTML, no ``|``).
 
     The file is written atomically (parent directories are created); returns ``path``.
@@ -726,12 +615,12 @@ def csv_rows(loaded: Runs) -> list[dict[str, str]]:
         directory, result = record.directory, record.result
         if result is None:
             rows.append({"run_id": _csv_safe(Path(str(directory)).name), "model": "", "task": "", "seed": "",
-                         "status": "unreadable", "metric": "", "value": "", "unit": ""})
+                         "status": "unreadable", "metric": "", "value": "", "unit": "", "settings": ""})
             continue
         base = {"run_id": _csv_safe(_text(result.get("run_id"), Path(str(directory)).name)),
                 "model": _csv_safe(_text(dig(result, "model", "display_name"), model_key(result))),
                 "task": _csv_safe(_task_name(result)), "seed": _csv_value(result.get("seed")),
-                "status": _csv_safe(_status(result))}
+                "status": _csv_safe(_status(result)), "settings": _csv_safe(settings_text(result))}
         for label, key, family, agg, _ in _resource_specs():
             rows.append({**base, "metric": label, "value": _csv_value(resource_value(result, key, family, agg)[0]),
                          "unit": _label_unit(label)})
@@ -757,7 +646,9 @@ def csv_rows(loaded: Runs) -> list[dict[str, str]]:
 def write_csv(loaded: Runs, path: Path) -> Path:
     """Write ``summary.csv``: tidy data, one row per run and metric.
 
-    Columns: ``run_id, model, task, seed, status, metric, value, unit``. ``metric`` is a resource
+    Columns: ``run_id, model, task, seed, status, metric, value, unit, settings``; ``settings``
+    (:func:`~orchestrator.report.grouping.settings_text`: profile, data variant, sample limits and
+    the hyperparameters that differ from the paper's) tells runs that must not be averaged together. ``metric`` is a resource
     row label (as in the table, e.g. ``Duration (s)``), ``Params``, ``Forward FLOPs / sample`` or a
     metric key of the run's task (every metric reported by any run of that task, so failed runs
     get rows too), for a run with a trivial baseline also ``<metric> baseline`` (the baseline's

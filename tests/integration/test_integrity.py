@@ -114,7 +114,9 @@ def test_summaries_cover_the_directory_and_count_repeats_once(tmp_path):
     out = bench(results, "--model", "train_copy", "--num-samples", "6")
     assert out.returncode == 0, out.stdout[-3000:]
     text = (results / "summary.md").read_text()
-    assert "Mean baseline (1 run)" in text and "Training-set copy" in text  # both suites, the repeat counted once
+    assert "Mean baseline †1 (1 run)" in text and "Training-set copy †1" in text  # both suites, the repeat counted once
+    # like with like: both ran on the embedded subset, truncated; the runs recorded it and the table says so
+    assert "†1: data: subset; max-samples train=40,val=8,test=30" in text
     assert "1 repeated run of the same computation counted once" in text
     (first, second) = [p.name for p in runs(results) if "mean_baseline" in p.name]
     assert f"`{second}` counted; not counted: `{first}`" in text

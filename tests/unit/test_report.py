@@ -592,5 +592,7 @@ def test_model_pages_in_context_follow_the_summary(two_models) -> None:
     _, dirs, _ = two_models
     context = build_context(dirs)
     assert [m.name for m in context["models"]] == [c.name for c in context["suite"].columns]
-    assert [m.display_name for m in context["models"]] == [c.label for c in context["suite"].columns]
+    # the page is the model's: its name without the column's settings marker (bench settings †1)
+    assert [m.display_name for m in context["models"]] == [c.model_label for c in context["suite"].columns]
+    assert all(c.label.startswith(c.model_label) for c in context["suite"].columns)
     assert [m.tasks for m in context["models"]] == [["perov5_heat_ref", "perov5_gap_positive"], ["perov5_heat_ref"]]

@@ -25,7 +25,7 @@ from tests.unit.test_report import parse_table  # noqa: E402
 TASK = "perov5_heat_ref"
 UNIT = "eV/atom"
 RESOURCE_LABELS = ("Duration (s)", "GPU utilization (%)", "GPU memory utilization (%)", "GPU power (W)",
-                   "Host CPU (%)", "Host memory (%)")
+                   "GPU energy (J)", "Host CPU (%)", "Host memory (%)")
 ERRORS = {"oom": ("OutOfMemoryError", "CUDA out of memory"), "failed": ("RuntimeError", "boom"),
           "timeout": ("Timeout", "run exceeded its time limit"), "cancelled": ("Cancelled", "scancel")}
 
@@ -33,8 +33,14 @@ ERRORS = {"oom": ("OutOfMemoryError", "CUDA out of memory"), "failed": ("Runtime
 def make_run(root: Path, model: str, seed: int, *, status: str = "ok", display: str | None = None,
              task: str = TASK, unit: str | None = UNIT, task_type: str = "regression",
              metrics: dict | None = None, overall: dict | None = None, params: int | None = 1_000,
-             flops: float | None = 2.0e6) -> Path:
-    """Stage, write and publish one run directory with a real, schema-valid result.json."""
+             flops: float | None = 2.0e6, variant: str = "full", hyperparameters: dict | None = None,
+             profile: str = "bench", paper: dict | None = None, max_samples: dict | None = None,
+             config: str | None = None) -> Path:
+    """Stage, write and publish one run directory with a real, schema-valid result.json.
+
+    ``hyperparameters``: the effective ones; ``paper``: the paper defaults of those that differ
+    (recorded as ``hyperparameters.overridden``); ``config``: ``config_sha256``.
+    """
     spec = RunSpec(run_id=results.new_run_id(model, task, seed), model=model, model_dir="/nowhere", task=task,
                    seed=seed)
     staging = results.prepare(root, spec)
@@ -48,6 +54,13 @@ def make_run(root: Path, model: str, seed: int, *, status: str = "ok", display: 
         result["error"] = {"type": etype, "message": message, "phase": "train", "traceback": None, "log_tail": None}
     result["metrics"] = dict(metrics or {})
     result["resources"]["overall"] = dict(overall or {})
+    result["dataset"]["variant"] = variant
+    if max_samples:
+        result["dataset"]["max_samples"] = dict(max_samples)
+    effective = dict(hyperparameters) if hyperparameters is not None else {"epochs": 10}
+    result["hyperparameters"] = {"effective": effective, "profile": profile, "overridden": {
+        k: {"paper": v, "used": effective[k]} for k, v in (paper or {}).items() if effective.get(k) != v}}
+    result["config_sha256"] = config
     result["model_stats"]["params"] = params
     result["model_stats"]["flops"] = None if flops is None else {"forward_per_sample": flops}
     write_result(staging, result)
@@ -135,18 +148,21 @@ def test_mean_and_sample_std_over_three_seeds(table) -> None:
     assert mse.std == pytest.approx(np.std(np.square(MAES), ddof=1))
 
 
-def test_resource_rows_aggregate_over_all_runs_of_a_model(table) -> None:
+def test_resource_rows_are_per_task_never_a_spread_over_tasks(table) -> None:
     a = _col(table, "alpha")
-    duration = _row(table, "Duration (s)")[a]
-    assert duration.values == pytest.approx(DURATIONS + [40.0])  # both tasks
-    assert duration.std == pytest.approx(np.std(DURATIONS + [40.0], ddof=1))
-    # power: summed over the GPUs (100 + seed + 50 on the 3 seeds with 2 GPUs, 80 on the other task)
-    power = _row(table, "GPU power (W)")[a]
-    assert power.values == pytest.approx([150.0, 151.0, 152.0, 80.0])
+    duration = _row(table, f"{TASK} · Duration (s)")[a]
+    assert duration.values == pytest.approx(DURATIONS)  # the 3 seeds of this task only
+    assert duration.std == pytest.approx(np.std(DURATIONS, ddof=1))
+    other = _row(table, "perov5_gap_positive · Duration (s)")[a]
+    assert other.values == pytest.approx([40.0]) and other.std is None and "±" not in other.text
+    # power: summed over the GPUs (100 + seed + 50 on the 3 seeds with 2 GPUs)
+    assert _row(table, f"{TASK} · GPU power (W)")[a].values == pytest.approx([150.0, 151.0, 152.0])
+    assert _row(table, "perov5_gap_positive · GPU power (W)")[a].values == pytest.approx([80.0])
     # utilization: averaged over the GPUs
-    util = _row(table, "GPU utilization (%)")[a]
-    assert util.values == pytest.approx([85.0, 86.0, 87.0, 60.0])
-    assert [r.label for r in table.groups[0].rows] == list(RESOURCE_LABELS)
+    assert _row(table, f"{TASK} · GPU utilization (%)")[a].values == pytest.approx([85.0, 86.0, 87.0])
+    task_group = next(g for g in table.groups if g.name.startswith(TASK))
+    assert [r.label for r in task_group.rows][-len(RESOURCE_LABELS):] == [f"{TASK} · {x}" for x in RESOURCE_LABELS]
+    assert not any(r.label in RESOURCE_LABELS for r in table.rows)  # no resource row over all tasks
 
 
 def test_all_oom_model_shows_oom_never_zero(table) -> None:
@@ -160,7 +176,7 @@ def test_all_oom_model_shows_oom_never_zero(table) -> None:
         assert "st-oom" in cell.css and (cell.n_ok, cell.n_total) == (0, 2)
         assert "CUDA out of memory" in cell.title
     # a duration was recorded for the OOM runs, but they are not ok: not averaged into a value
-    assert _row(table, "Duration (s)")[b].text == "OOM"
+    assert _row(table, f"{TASK} · Duration (s)")[b].text == "OOM"
 
 
 def test_mixed_failure_statuses_show_the_most_frequent_with_count(tmp_path) -> None:
@@ -232,9 +248,11 @@ def test_markdown_one_column_per_model_and_row_order(table, tmp_path) -> None:
     body = [[c.strip() for c in line.strip("|").split("|")] for line in lines[1:]]
     assert all(len(cells) == 5 for cells in body)
     labels = [cells[0] for cells in body]
-    assert labels[:8] == [*RESOURCE_LABELS, "Params", "Forward FLOPs / sample"]
-    assert labels[8:] == [f"{TASK} · MAE ({UNIT})", f"{TASK} · MSE ({UNIT})²", f"{TASK} · RMSE ({UNIT})",
-                          f"{TASK} · R2", "perov5_gap_positive · ROC-AUC", "perov5_gap_positive · Accuracy"]
+    assert labels == ["Params", "Forward FLOPs / sample",
+                      f"{TASK} · MAE ({UNIT})", f"{TASK} · MSE ({UNIT})²", f"{TASK} · RMSE ({UNIT})", f"{TASK} · R2",
+                      *(f"{TASK} · {x}" for x in RESOURCE_LABELS),
+                      "perov5_gap_positive · ROC-AUC", "perov5_gap_positive · Accuracy",
+                      *(f"perov5_gap_positive · {x}" for x in RESOURCE_LABELS)]
     rows = {cells[0]: cells[1:] for cells in body}
     assert rows[f"{TASK} · MAE ({UNIT})"][1] == "OOM"
     assert rows[f"{TASK} · MAE ({UNIT})"][2].endswith("(2/3 ok)")
@@ -244,7 +262,7 @@ def test_markdown_one_column_per_model_and_row_order(table, tmp_path) -> None:
     reason = next(line for line in text.splitlines() if line.startswith(note + ": "))
     assert "stored as null" in reason
     assert rows[f"{TASK} · MSE ({UNIT})²"][3].startswith("n/a [^")  # delta never reported an MSE
-    assert "all its tasks and seeds" in text  # the note on the resource rows
+    assert "Resource rows are per task" in text  # the note on the resource rows
     assert not list(path.parent.glob(".*tmp"))  # atomic write left no temporary file
 
 
@@ -261,7 +279,7 @@ def test_csv_one_row_per_run_and_metric(suite_dirs, tmp_path) -> None:
     path = summary.write_csv(loaded, tmp_path / "summary.csv")
     with path.open(newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
-    assert list(rows[0]) == ["run_id", "model", "task", "seed", "status", "metric", "value", "unit"]
+    assert list(rows[0]) == ["run_id", "model", "task", "seed", "status", "metric", "value", "unit", "settings"]
     per_task = {TASK: 4, "perov5_gap_positive": 2}  # metrics reported by any run of the task
     expected = sum(len(RESOURCE_LABELS) + 2 + per_task[r.task] for r in loaded)
     assert len(rows) == expected
@@ -278,7 +296,8 @@ def test_csv_one_row_per_run_and_metric(suite_dirs, tmp_path) -> None:
     assert by_key[(alpha0, "Params")]["value"] == "1000" and by_key[(alpha0, "Duration (s)")]["seed"] == "0"
     beta = suite_dirs[3].name
     assert by_key[(beta, "MAE")] == {"run_id": beta, "model": "Beta", "task": TASK, "seed": "0",
-                                          "status": "oom", "metric": "MAE", "value": "", "unit": UNIT}
+                                          "status": "oom", "metric": "MAE", "value": "", "unit": UNIT,
+                                          "settings": "profile=bench; data=full"}
     assert by_key[(beta, "Duration (s)")]["value"] == "12.0"  # raw data: kept, the status says it was OOM
     gamma_null = by_key[(suite_dirs[5].name, "R2")]
     assert gamma_null["status"] == "ok" and gamma_null["value"] == ""
@@ -312,7 +331,8 @@ def test_report_has_the_summary_first_and_escaped(tmp_path) -> None:
     mae = parsed.rows[f"{TASK} · MAE ({UNIT})"]
     assert mae[0][0] == f"{format_metric(0.15)} ± {format_metric(np.std([0.1, 0.2], ddof=1))}"
     assert (mae[1][0], mae[1][2]) == ("OOM", "status-cell st-oom")
-    assert list(parsed.rows)[:len(RESOURCE_LABELS)] == list(RESOURCE_LABELS)
+    assert list(parsed.rows)[:2] == ["Params", "Forward FLOPs / sample"]
+    assert f"{TASK} · Duration (s)" in parsed.rows
 
 
 def test_report_context_names_results_that_fail_the_schema(tmp_path) -> None:
