@@ -65,7 +65,7 @@ def status_line(what: str, done: int, total: int, elapsed_s: float) -> str:
 class Progress:
     """Counts the items of one long piece of work and writes a :func:`status_line` at most every
     ``every_s`` seconds, and once at the end (:meth:`close`) when any line was written or the work
-    took longer than ``every_s``.
+    took longer than ``every_s``, unless the last line already said it.
 
     Args:
         what: what is done, as a noun phrase ("graph building", "fingerprinting generated crystals").
@@ -83,6 +83,7 @@ class Progress:
         self._clock = clock
         self.start = self._last = clock()
         self.lines = 0
+        self._shown = -1  # items done at the last line
 
     def update(self, n: int = 1) -> None:
         """``n`` more items are done; writes a line when ``every_s`` passed since the last one."""
@@ -94,11 +95,12 @@ class Progress:
     def close(self) -> None:
         """The work ended: a last line (see the class docstring)."""
         now = self._clock()
-        if self.lines or now - self.start >= self.every_s:
+        if self.done != self._shown and (self.lines or now - self.start >= self.every_s):
             self._emit(now)
 
     def _emit(self, now: float) -> None:
         self._last = now
+        self._shown = self.done
         self.lines += 1
         self._write(status_line(self.what, self.done, self.total, now - self.start))
 

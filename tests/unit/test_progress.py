@@ -64,3 +64,12 @@ def test_track_yields_every_item_and_reports(capsys):
     assert err[0].startswith("mateval: counting 1/4 (25 %)") and err[-1].startswith("mateval: counting 4/4 (100 %)")
     assert list(track(iter("ab"), "letters", every_s=0)) == ["a", "b"]
     assert "letters 2 done" in capsys.readouterr().err
+
+
+def test_the_end_is_not_said_twice():
+    clock, lines = Clock(), []
+    progress = Progress("generating crystals", 2, every_s=5, write=lines.append, clock=clock)
+    clock.now += 60
+    progress.update(2)  # one chunk of all the work, after a minute
+    progress.close()
+    assert lines == ["generating crystals 2/2 (100 %), 1 min 0 s elapsed"]
