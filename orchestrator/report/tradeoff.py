@@ -123,10 +123,13 @@ class CostAxis:
 
 #: The cost axes, in panel order.
 COST_AXES: tuple[CostAxis, ...] = (
-    CostAxis("time", "Training time (s)", "training time", _train_time, _seconds, "no training time recorded", True),
-    CostAxis("energy", "GPU energy, training (J)", "GPU energy of training", _train_energy, _joules, "no GPU energy recorded", True),
+    CostAxis("time", "Training time (s)", "training time", _train_time, _seconds,
+             "no training time recorded", True),
+    CostAxis("energy", "GPU energy, training (J)", "GPU energy of training", _train_energy, _joules,
+             "no GPU energy recorded", True),
     CostAxis("params", "Parameters", "parameters", _params, format_count, "no parameter count", False),
-    CostAxis("flops", "Forward FLOPs / sample", "forward FLOPs per sample", _flops, format_flops, "no FLOP count", False),
+    CostAxis("flops", "Forward FLOPs / sample", "forward FLOPs per sample", _flops, format_flops,
+             "no FLOP count", False),
 )
 
 
@@ -323,6 +326,15 @@ def _with_title(svg: str, title: str, desc: str, anchor: str) -> str:
             f'<desc id="{anchor}-desc">{html.escape(desc)}</desc>' + svg[end:])
 
 
+#: Longest model label drawn next to a marker (longer ones are cut with "…"; the full name is in the
+#: figure's caption and text alternative).
+MAX_LABEL = 28
+
+
+def _short(label: str) -> str:
+    return label if len(label) <= MAX_LABEL else label[:MAX_LABEL - 1].rstrip() + "…"
+
+
 def _draw_panel(ax, panel: Panel, t: TaskTradeoff, colours: Mapping[str, str]) -> None:
     """One cost panel: a marker (with error bars) and a label per model, the front, the baseline."""
     key = panel.axis.key
@@ -333,11 +345,11 @@ def _draw_panel(ax, panel: Panel, t: TaskTradeoff, colours: Mapping[str, str]) -
                     xerr=None if xerr is None else [xerr], fmt="o", ms=6, color=colours[p.model],
                     mec="black" if p.label in panel.front else colours[p.model], mew=1.2, capsize=3, zorder=3)
         # neighbours by cost alternate above and below their marker, so that close labels do not overlap
-        ax.annotate(p.label, (p.costs[key], p.metric), xytext=(5, 5 if i % 2 == 0 else -11),
+        ax.annotate(_short(p.label), (p.costs[key], p.metric), xytext=(5, 5 if i % 2 == 0 else -11),
                     textcoords="offset points", fontsize=7, color="#1d232b", parse_math=False,
                     annotation_clip=False, zorder=4)
     front = sorted((p for p in drawn if p.label in panel.front), key=lambda p: p.costs[key])
-    if front:
+    if len(drawn) > 1:  # one model alone is its own front: no line to draw
         right = max(p.costs[key] for p in drawn)
         ax.step([p.costs[key] for p in front] + [right], [p.metric for p in front] + [front[-1].metric],
                 where="post", color=_FRONT_COLOUR, lw=1.1, alpha=0.8, zorder=2, label="Pareto front")

@@ -266,3 +266,17 @@ def test_report_opens_with_the_figures(tmp_path: Path) -> None:
     maes = [json.loads((d / "result.json").read_text())["metrics"]["MAE"] for d in dirs[:2]]
     mean, std = format_metric(statistics.fmean(maes)), format_metric(statistics.stdev(maes))
     assert f"Alpha: {mean} ± {std} over 2 ok runs" in section  # the text alternative (<desc>)
+
+
+def test_long_names_are_cut_in_the_figure_only() -> None:
+    long = "Linear potential (per-element energies, zero forces)"
+    (t,) = task_tradeoffs([result("a", 0, 0.5, display=long), result("b", 0, 0.4, time=300.0)])
+    assert f">{long}</text>" not in t.svg
+    assert t.svg.count(">Linear potential (per-eleme…</text>") == 3  # 28 characters, in each panel
+    assert t.points[0].label == long and f"{long}: 0.5000" in t.description
+
+
+def test_a_single_model_gets_no_front_line() -> None:
+    (t,) = task_tradeoffs([result("a", 0, 0.5)])
+    assert [p.front for p in t.panels] == [["A"]] * 3
+    assert ">Pareto front</text>" not in t.svg and ">trivial baseline</text>" in t.svg
