@@ -384,7 +384,8 @@ def tradeoff_svg(t: TaskTradeoff, anchor: str) -> str:
         for ax, panel in zip(axes, t.panels):
             _draw_panel(ax, panel, t, colours)
         axes[0].set_ylabel(f"{t.metric_label}\n({t.direction_text} {'↓' if lower else '↑'})", parse_math=False)
-        axes[0].legend(loc="best", frameon=False, fontsize=7)
+        if axes[0].get_legend_handles_labels()[0]:  # a front line or a baseline to explain
+            axes[0].legend(loc="best", frameon=False, fontsize=7)
         fig.suptitle(t.task, fontsize=10, parse_math=False)
         fig.tight_layout()
     return _with_title(_svg_from_figure(fig), t.title, t.description, anchor)
