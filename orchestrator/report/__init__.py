@@ -20,7 +20,8 @@ Modules (one concern each):
 - :mod:`~orchestrator.report.views`, :mod:`~orchestrator.report.figures`: view data and shared figures;
 - :mod:`~orchestrator.report.formatting`, :mod:`~orchestrator.report.resources`: numbers, metric
   labels/units/formats from :mod:`metrics.catalogue`, resource figures;
-- :mod:`~orchestrator.report.plots`: the SVG figures.
+- :mod:`~orchestrator.report.plots`: the SVG figures;
+- :mod:`~orchestrator.report.tradeoff`: accuracy against cost per task (the figures the report opens with).
 """
 
 from .render import build_context, render_report

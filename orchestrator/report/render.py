@@ -5,7 +5,9 @@ The page is a single file with inline CSS, inline SVG figures and one small inli
 reads completely without it): it opens offline. Every string taken from a result (names, ids,
 messages, log tails, hyperparameters) goes through Jinja2 autoescaping; only the SVGs made by
 :mod:`orchestrator.report.plots` and :data:`TABLE_SCRIPT` are inserted with ``|safe``, and those
-contain no text taken from a result.
+contain no text taken from a result, and the accuracy-against-cost SVGs of
+:mod:`orchestrator.report.tradeoff`, whose model and task names are XML-escaped (matplotlib's
+``<text>``, :func:`html.escape` in ``<title>``/``<desc>``).
 
 Results are read with :func:`orchestrator.reader.read_runs` (checked against the result schema
 once). A broken input never stops the report: a run directory whose ``result.json`` is missing, not
@@ -13,7 +15,8 @@ valid JSON or fails the schema is listed under "Unreadable results" with the rea
 named), and a missing or unreadable ``timeseries.csv`` / ``predictions.csv`` / ``generated.*``
 replaces the figure with a note.
 
-Layout: a navigation bar, the per-model summary (:mod:`orchestrator.report.summary`, mean ± std over
+Layout: a navigation bar, the accuracy-against-cost figures (:mod:`orchestrator.report.tradeoff`,
+one per task, before any table), the per-model summary (:mod:`orchestrator.report.summary`, mean ± std over
 seeds), a compact table of the runs (:mod:`~orchestrator.report.tables`), the per-run comparison
 (:mod:`~orchestrator.report.comparison`, runs as columns), one page per model
 (:mod:`~orchestrator.report.pages`) holding the sections of its runs
@@ -49,6 +52,7 @@ from .pages import ModelPage, model_pages
 from .run_view import describe
 from .sections import SECTIONS, load_plugins
 from .summary import aggregate
+from .tradeoff import TRADEOFF_NOTE, task_tradeoffs
 from .tables import ENVIRONMENT_COLUMNS, RUNS_COLUMNS, environment_table, runs_table
 from .views import RunView, Unreadable
 
@@ -112,6 +116,11 @@ def context_from_records(records: Sequence[RunRecord], title: str = "mateval rep
         suite = aggregate(records) if runs else None
     except Exception as exc:  # noqa: BLE001 - the per-run table below still shows everything
         suite_error = f"the per-model summary could not be computed: {type(exc).__name__}: {exc}"
+    tradeoffs, tradeoff_error = [], None
+    try:
+        tradeoffs = task_tradeoffs(records) if runs else []
+    except Exception as exc:  # noqa: BLE001 - the tables below still show everything
+        tradeoff_error = f"the accuracy-against-cost figures could not be drawn: {type(exc).__name__}: {exc}"
     now = now or _dt.datetime.now(_dt.timezone.utc)
     counts: dict[str, int] = {}
     for r in runs:
@@ -126,6 +135,9 @@ def context_from_records(records: Sequence[RunRecord], title: str = "mateval rep
         "footnotes": _footnotes(runs),
         "suite": suite,
         "suite_error": suite_error,
+        "tradeoffs": tradeoffs,
+        "tradeoff_error": tradeoff_error,
+        "tradeoff_note": TRADEOFF_NOTE,
         "models": model_pages(runs, suite),
         "runs_columns": RUNS_COLUMNS,
         "runs_table": runs_table(runs),
@@ -143,7 +155,9 @@ def build_context(run_dirs: Sequence[Path], title: str = "mateval report",
 
     ``suite`` is the per-model comparison (:class:`orchestrator.report.summary.SuiteTable`, mean ±
     std over seeds) of the readable runs, ``None`` without runs or when it could not be computed
-    (``suite_error`` then says why). ``unreadable`` lists the results that could not be read or
+    (``suite_error`` then says why). ``tradeoffs`` are the accuracy-against-cost figures
+    (:class:`orchestrator.report.tradeoff.TaskTradeoff`, one per task; ``tradeoff_error`` says why
+    there are none when drawing them failed). ``unreadable`` lists the results that could not be read or
     fail the schema, with the reason. ``models`` are the per-model pages (:class:`ModelPage`),
     ``runs_table`` / ``environment_table`` the rows (lists of cells) of the runs and the environment
     tables under the headings ``runs_columns`` / ``environment_columns``; ``table_script`` is

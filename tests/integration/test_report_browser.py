@@ -73,8 +73,12 @@ def test_dom_has_table_and_sections_and_no_injected_script(chromium, report: Pat
     assert "Broken Net" in dom and "FAILED" in dom and "CGCNN classifier" in dom
     # 3 + 3 + 2 figures of the first three runs; the generation run: timeseries, loss, two
     # histograms and four structure drawings; the spectra run: timeseries, loss, best/median/worst
-    # spectra, MSE histogram and C_V parity
-    assert dom.count("<svg") == 8 + 8 + 7
+    # spectra, MSE histogram and C_V parity; one accuracy-against-cost figure per task (4 tasks)
+    assert dom.count("<svg") == 8 + 8 + 7 + 4
+    # the report opens with those figures: after the navigation bar, before the first table
+    top = dom.index('<section id="tradeoff"')
+    assert top < dom.index("<table") and top < dom.index('id="models-compared"')
+    assert len(re.findall(r'<figure class="tradeoff"[^>]*>\s*<svg role="img"', dom[top:dom.index("<table")])) == 4
     gen = dom[dom.index('id="run-4"'):dom.index('id="run-5"')]
     assert len(re.findall(r'<figure class="structure">', gen)) == 4
     assert 'class="fig-hist-density"' in gen and 'class="fig-hist-elements"' in gen
@@ -418,6 +422,35 @@ def test_typing_in_a_filter_hides_rows(devtools: DevTools, interactive_report: P
     # the values are not searched in the summary: a number matches no row name
     tab.type("#suite-table-filter", "350")
     assert _visible_rows(tab, "suite-table") == []
+    assert not [e for e in tab.events if e["method"] == "Runtime.exceptionThrown"]
+
+
+def test_accuracy_against_cost_figures_are_drawn_at_the_top(devtools: DevTools, interactive_report: Path) -> None:
+    tab = devtools.open(interactive_report)
+    figures = tab.js(
+        "Array.from(document.querySelectorAll('#tradeoff figure.tradeoff'), (f) => {"
+        " const s = f.querySelector('svg'); const r = (s || f).getBoundingClientRect();"
+        " return {task: f.dataset.task, top: r.top + window.scrollY, width: r.width, height: r.height,"
+        "  title: s ? s.querySelector('title').textContent : null,"
+        "  labels: s ? Array.from(s.querySelectorAll('text'), (t) => t.textContent) : []}; })")
+    assert [f["task"] for f in figures] == ["perov5_heat_ref", "perov5_gap_positive"]
+    first_table = tab.js("document.querySelector('table').getBoundingClientRect().top + window.scrollY")
+    for f in figures:
+        # laid out, visible and readable: wider than a thumbnail, above every table
+        assert f["width"] > 300 and f["height"] > 100, f
+        assert f["top"] < first_table, (f, first_table)
+    heat, gap = figures
+    assert heat["title"] == "perov5_heat_ref: MAE (eV/atom) (lower is better) against cost"
+    assert gap["title"] == "perov5_gap_positive: ROC-AUC (higher is better) against cost"
+    # one label per model and panel (time, params, FLOPs: no GPU energy in these fakes); every fake
+    # is model "fake_model", so, as in the summary, one model named after its first run; the
+    # malicious display name is the text of a <text> element, not markup
+    assert heat["labels"].count(MALICIOUS) == 3 and gap["labels"].count(MALICIOUS) == 3
+    for label in ("Training time (s)", "Parameters", "Forward FLOPs / sample"):
+        assert label in heat["labels"], label
+    assert "Pareto front" not in heat["labels"]  # a single model is its own front: no line, no legend
+    assert not any("GPU energy" in t for t in heat["labels"])
+    assert tab.js("document.querySelectorAll('#tradeoff script, #tradeoff foreignObject').length") == 0
     assert not [e for e in tab.events if e["method"] == "Runtime.exceptionThrown"]
 
 

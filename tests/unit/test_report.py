@@ -312,8 +312,10 @@ def test_report_is_self_contained(rendered) -> None:
 
 def test_figures_present_and_small(rendered) -> None:
     html, _ = rendered
-    # reg ok: timeseries, loss, parity; cls ok: timeseries, loss, roc; failed: timeseries, loss
-    assert html.count("<svg") == 8
+    # reg ok: timeseries, loss, parity; cls ok: timeseries, loss, roc; failed: timeseries, loss;
+    # one accuracy-against-cost figure per task (regression, classification)
+    assert html.count("<svg") == 8 + 2
+    assert len(re.findall(r'<figure class="tradeoff"', html)) == 2
     assert 'class="fig-parity' in html and 'class="fig-roc' in html
     for svg in re.findall(r"<svg.*?</svg>", html, re.S):
         assert len(svg) < 150_000
@@ -367,7 +369,7 @@ def test_missing_and_broken_files_do_not_break_the_report(tmp_path: Path) -> Non
     garbage_section = run_section(html, 3)
     assert "lacks column(s) target, prediction" in garbage_section
     assert "timeseries.csv" in garbage_section and garbage_section.count("<svg") == 1  # loss curves only
-    assert html.count("<svg") == 3 + 2 + 1
+    assert html.count("<svg") == 3 + 2 + 1 + 2  # + one accuracy-against-cost figure per task
 
 
 def test_schema_violation_is_unreadable_with_the_reason(tmp_path: Path) -> None:
@@ -474,7 +476,7 @@ def test_navigation_links_every_page(two_models) -> None:
     html, _, _ = two_models
     nav = re.search(r'<nav class="toc" id="report-nav"[^>]*>(.*?)</nav>', html, re.S).group(1)
     hrefs = re.findall(r'href="#([^"]+)"', nav)
-    assert hrefs == ["models-compared", "runs", "comparison", "model-cgcnn", "model-script-alert-1-script",
+    assert hrefs == ["tradeoff", "models-compared", "runs", "comparison", "model-cgcnn", "model-script-alert-1-script",
                      "environment"]
     ids = set(re.findall(r'\bid="([^"]+)"', html))
     assert set(hrefs) <= ids

@@ -258,7 +258,7 @@ def test_mixed_report_renders_all_three_task_types(mixed) -> None:
     assert 'class="fig-parity' in _section(html, 1) and 'class="fig-roc' in _section(html, 2)
     assert len(re.findall(r'<figure class="structure">', _section(html, 3))) == 4
     # reg: 3, cls: 3, gen: 4 + 4 structures, failed gen: 2
-    assert html.count("<svg") == 3 + 3 + 8 + 2
+    assert html.count("<svg") == 3 + 3 + 8 + 2 + 3  # + one accuracy-against-cost figure per task
 
 
 # ----------------------------------------------------------------------------------------------

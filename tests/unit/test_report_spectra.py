@@ -356,7 +356,7 @@ def test_mixed_report_renders_all_four_task_types(mixed) -> None:
     failed = _section(html, 5)
     assert "predictions.csv not found" in failed and "fig-spectrum-" not in failed
     # reg: 3, cls: 3, gen: 4 + 4 structures, spectra: 7, failed spectra: 2
-    assert html.count("<svg") == 3 + 3 + 8 + 7 + 2
+    assert html.count("<svg") == 3 + 3 + 8 + 7 + 2 + 4  # + one accuracy-against-cost figure per task
     ids = re.findall(r'\bid="([^"]+)"', html)
     assert len(ids) == len(set(ids))
 
