@@ -45,7 +45,7 @@ from .formatting import dig, format_count, format_flops, is_num, metric_presenta
 from .pages import model_key
 from .plots import _RC, _new_figure, _svg_from_figure
 from .resources import gpu_combined
-from .summary import deduplicate
+from .grouping import deduplicate
 
 __all__ = ["CostAxis", "COST_AXES", "ModelPoint", "Panel", "TaskTradeoff", "pareto_front", "task_tradeoffs",
            "tradeoff_svg", "NO_COST_NOTE", "TRADEOFF_NOTE"]
