@@ -361,11 +361,14 @@ class SyMatAdapter(ModelAdapter):
         progress = Progress("generating crystals", n)
         while len(out) < n:
             chunk = min(hp["generation_batch_size"], n - len(out))
+            levels = Progress(f"annealed Langevin dynamics of crystals {len(out) + 1}-{len(out) + chunk}, noise level",
+                              int(network.sigmas.shape[0]))
             samples = network.sample(
                 chunk, temperatures=(hp["temperature_composition"], hp["temperature_coordinate"],
                                      hp["temperature_lattice"]),
                 langevin_steps=hp["langevin_steps"], step_size=hp["langevin_step_size"],
-                noise_temperature=hp["langevin_noise_temperature"])
+                noise_temperature=hp["langevin_noise_temperature"], on_level=levels.update)
+            levels.close()
             for item in samples:
                 if item is None:
                     out.append(None)

@@ -261,8 +261,10 @@ def estimate_score_norms(frac: Tensor, lattice: Tensor, num_atoms: Tensor, sigma
 @torch.no_grad()
 def annealed_langevin(score_fn: Callable[[Tensor], Tensor], frac_init: Tensor, lattice: Tensor, num_atoms: Tensor,
                       sigmas: Tensor, score_norms: Tensor, steps: int, step_size: float, noise_temperature: float,
-                      generator: torch.Generator | None = None) -> Tensor:
-    r"""Annealed Langevin dynamics over the noise levels (module docstring).
+                      generator: torch.Generator | None = None,
+                      on_level: Callable[[], None] | None = None) -> Tensor:
+    r"""Annealed Langevin dynamics over the noise levels (module docstring). ``on_level`` (optional)
+    is called after each noise level (progress).
 
     Args:
         score_fn: ``cart (N, 3)`` -> normalised per-atom score ``S (N, 3)`` (fixed types, lattice, latent).
@@ -287,4 +289,6 @@ def annealed_langevin(score_fn: Callable[[Tensor], Tensor], frac_init: Tensor, l
             score = score_fn(cart) / norm
             noise = torch.randn(cart.shape, device=device, dtype=cart.dtype, generator=generator)
             cart = wrap_cart(cart + alpha * score + math.sqrt(2 * alpha) * noise_temperature * noise, lat, batch)
+        if on_level is not None:
+            on_level()
     return cart_to_frac(cart, lat, batch)

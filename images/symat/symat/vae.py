@@ -26,7 +26,7 @@ Langevin dynamics on the coordinates (:func:`~symat.score.annealed_langevin`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -211,8 +211,9 @@ class SyMat(nn.Module):
     @torch.no_grad()
     def sample(self, n: int, temperatures: Sequence[float] = (1.0, 1.0, 0.01), langevin_steps: int = 100,
                step_size: float = 1e-4, noise_temperature: float = 0.01,
-               generator: torch.Generator | None = None) -> list[dict | None]:
-        r"""Generate ``n`` crystals.
+               generator: torch.Generator | None = None,
+               on_level: Callable[[], None] | None = None) -> list[dict | None]:
+        r"""Generate ``n`` crystals (``on_level``: called after each Langevin noise level).
 
         Args:
             n: number of crystals.
@@ -263,7 +264,7 @@ class SyMat(nn.Module):
             return self.score.atom_scores(z, cart, sub_lattice, sub_atoms, latent)[0]
 
         frac = annealed_langevin(score_fn, frac0, sub_lattice, sub_atoms, self.sigmas, self.score_norms,
-                                 langevin_steps, step_size, noise_temperature, generator)
+                                 langevin_steps, step_size, noise_temperature, generator, on_level)
         start = 0
         for row, index in enumerate(keep.tolist()):
             stop = start + int(sub_atoms[row])
