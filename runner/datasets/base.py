@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from runner.contract import Sample
 
@@ -95,3 +95,23 @@ def find_dataset_dir(name: str, data_roots: Sequence[Path], required_files: Sequ
         f"dataset {name!r} not found; searched: {'; '.join(searched) or 'no data roots given'}. "
         "Set MATEVAL_DATA (or --data-dir) to the directory that contains it."
     )
+
+
+def truncate_splits(splits: dict, max_samples: Mapping[str, int] | None, dataset: str, what: str) -> list[str]:
+    """Keep the first ``n`` entries of each split named in ``max_samples`` (``{split: n}``), in
+    place (``splits`` maps a split name to a sliceable sequence or a pandas frame); returns one note
+    per truncated split (``"train split truncated to its first 96 <what>"``).
+
+    Raises:
+        DatasetError: ``max_samples`` names a split ``splits`` does not have (``dataset`` named).
+    """
+    notes = []
+    for split, limit in (max_samples or {}).items():
+        if split not in splits:
+            raise DatasetError(f"{dataset}: max_samples names unknown split {split!r}")
+        if limit < len(splits[split]):
+            rows = splits[split]
+            splits[split] = rows.iloc[:limit] if hasattr(rows, "iloc") else rows[:limit]
+            notes.append(f"{split} split truncated to its first {limit} {what}")
+    return notes
+

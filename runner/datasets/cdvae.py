@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from runner.contract import Sample
-from runner.datasets.base import DatasetError, LoadedDataset, file_sha256, find_dataset_dir, verified_sha256
+from runner.datasets.base import DatasetError, LoadedDataset, file_sha256, find_dataset_dir, truncate_splits, verified_sha256
 
 FULL_FILES = ("val.csv", "test.csv")  # perov_5 / carbon_24; see full_files()
 SPLIT_FILES = ("train.csv", "val.csv", "test.csv")
@@ -192,13 +192,7 @@ def load(
                            f"(no validation split); {origin} {test_file} as test (the reference set)")
 
     notes = [DATASET_NOTES[name]] if name in DATASET_NOTES else []
-    if max_samples:
-        for split, limit in max_samples.items():
-            if split not in frames:
-                raise DatasetError(f"{name}: max_samples names unknown split {split!r}")
-            if limit < len(frames[split]):
-                frames[split] = frames[split].iloc[:limit]
-                notes.append(f"{split} split truncated to its first {limit} rows")
+    notes += truncate_splits(frames, max_samples, name, "rows")
     splits = {split: to_samples(frame, files[split], label) for split, frame in frames.items()}
     return LoadedDataset(name=f"{name}_subset" if variant == "subset" else name, variant=variant, path=directory,
                          splits=splits, sha256=sha, split_description=description, notes=notes)

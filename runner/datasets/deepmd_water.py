@@ -30,7 +30,7 @@ from typing import Sequence
 import numpy as np
 
 from runner.contract import Sample
-from runner.datasets.base import CHECKSUM_FILE, DatasetError, LoadedDataset, file_sha256, find_dataset_dir
+from runner.datasets.base import CHECKSUM_FILE, DatasetError, LoadedDataset, file_sha256, find_dataset_dir, truncate_splits
 from runner.datasets.mlearn import VAL_FRACTION, split_validation
 
 NAME = "deepmd_water"
@@ -151,13 +151,7 @@ def load(variant: str, data_roots: Sequence[Path], max_samples: dict[str, int] |
     splits = {"train": train, "val": val, "test": test}
     notes = ["DeePMD-kit's example water data: its authors provide them only for testing, not to train a "
              "production model"]
-    if max_samples:
-        for split, limit in max_samples.items():
-            if split not in splits:
-                raise DatasetError(f"{NAME}: max_samples names unknown split {split!r}")
-            if limit < len(splits[split]):
-                splits[split] = splits[split][:limit]
-                notes.append(f"{split} split truncated to its first {limit} frames")
+    notes += truncate_splits(splits, max_samples, NAME, "frames")
     description = (f"mateval's split of DeePMD-kit's example water data: systems {', '.join(TRAIN_SYSTEMS)} "
                    f"({len(pool)} frames) for training, {len(val)} of them ({VAL_FRACTION:.0%}) held out for "
                    f"validation with numpy default_rng(run seed = {seed}); system {', '.join(TEST_SYSTEMS)} "

@@ -29,7 +29,7 @@ from typing import Sequence
 import numpy as np
 
 from runner.contract import Sample
-from runner.datasets.base import DatasetError, LoadedDataset, find_dataset_dir, verified_sha256
+from runner.datasets.base import DatasetError, LoadedDataset, find_dataset_dir, truncate_splits, verified_sha256
 
 NAME = "mlearn"
 ELEMENTS = ("Si", "Ge", "Li", "Mo")
@@ -153,13 +153,7 @@ def load(element: str, variant: str, data_roots: Sequence[Path], max_samples: di
     train, val = split_validation(published_train, seed)
     splits = {"train": train, "val": val, "test": test}
     notes = []
-    if max_samples:
-        for split, limit in max_samples.items():
-            if split not in splits:
-                raise DatasetError(f"{NAME}: max_samples names unknown split {split!r}")
-            if limit < len(splits[split]):
-                splits[split] = splits[split][:limit]
-                notes.append(f"{split} split truncated to its first {limit} structures")
+    notes += truncate_splits(splits, max_samples, NAME, "structures")
     if variant == "subset":
         notes.append(f"mlearn {element} ships whole: the subset and full variants are the same published split")
     description = (f"Zuo et al. (2020)'s published mlearn {element} training.json / test.json "

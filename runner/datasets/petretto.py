@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from runner.contract import Sample
-from runner.datasets.base import DatasetError, LoadedDataset, find_dataset_dir, verified_sha256
+from runner.datasets.base import DatasetError, LoadedDataset, find_dataset_dir, truncate_splits, verified_sha256
 
 NAME = "phonon_dos_petretto"
 FILES = ("data.csv", "idx_train.txt", "idx_valid.txt", "idx_test.txt")
@@ -111,13 +111,7 @@ def load(variant: str, data_roots: Sequence[Path], max_samples: dict[str, int] |
                 raise DatasetError(f"{directory}: row {index} is in both the {seen[index]} and the {split} split")
             seen[index] = split
     notes = []
-    if max_samples:
-        for split, limit in max_samples.items():
-            if split not in splits_idx:
-                raise DatasetError(f"{NAME}: max_samples names unknown split {split!r}")
-            if limit < len(splits_idx[split]):
-                splits_idx[split] = splits_idx[split][:limit]
-                notes.append(f"{split} split truncated to its first {limit} crystals")
+    notes += truncate_splits(splits_idx, max_samples, NAME, "crystals")
     grid = None
     splits: dict[str, list[Sample]] = {}
     for split, indices in splits_idx.items():
