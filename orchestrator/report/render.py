@@ -16,7 +16,8 @@ named), and a missing or unreadable ``timeseries.csv`` / ``predictions.csv`` / `
 replaces the figure with a note.
 
 Layout: a navigation bar, the accuracy-against-cost figures (:mod:`orchestrator.report.tradeoff`,
-one per task, before any table), the per-model summary (:mod:`orchestrator.report.summary`, mean ± std over
+one per task, before any table), the task-type sections' overview tables (:func:`overviews`, e.g.
+the energy/force table of interatomic potentials), the per-model summary (:mod:`orchestrator.report.summary`, mean ± std over
 seeds), a compact table of the runs (:mod:`~orchestrator.report.tables`), the per-run comparison
 (:mod:`~orchestrator.report.comparison`, runs as columns), one page per model
 (:mod:`~orchestrator.report.pages`) holding the sections of its runs
@@ -48,9 +49,10 @@ from orchestrator.reader import RunRecord, read_runs
 
 from .comparison import comparison_groups
 from .formatting import DEFAULT_FLOPS_NOTE, THOP_NOTE, dig, short_json
+from .grouping import deduplicate
 from .pages import ModelPage, model_pages
 from .run_view import describe
-from .sections import SECTIONS, load_plugins
+from .sections import SECTIONS, Overview, load_plugins, section_for
 from .summary import aggregate
 from .tradeoff import TRADEOFF_NOTE, task_tradeoffs
 from .tables import ENVIRONMENT_COLUMNS, RUNS_COLUMNS, environment_table, runs_table
@@ -97,6 +99,22 @@ def _footnotes(runs: Sequence[RunView]) -> list[str]:
     return notes + [THOP_NOTE]
 
 
+def overviews(records: Sequence[RunRecord]) -> tuple[list[Overview], list[str]]:
+    """The task-type sections' tables of all their runs (:meth:`Section.overviews`, e.g. the
+    energy/force table of potentials), in order of the task types' first appearance, and a note
+    per section whose table could not be made (the rest of the report never depends on them)."""
+    results, _ = deduplicate([r.result for r in records if r.ok])
+    tables: list[Overview] = []
+    errors: list[str] = []
+    for task_type in dict.fromkeys(str(r.get("task_type")) for r in results):
+        section = section_for(task_type)
+        try:
+            tables += section.overviews([r for r in results if str(r.get("task_type")) == task_type])
+        except Exception as exc:  # noqa: BLE001 - one section's table never breaks the report
+            errors.append(f"the {task_type} overview could not be made: {type(exc).__name__}: {exc}")
+    return tables, errors
+
+
 def context_from_records(records: Sequence[RunRecord], title: str = "mateval report",
                          now: _dt.datetime | None = None) -> dict:
     """Everything the template needs, computed from runs already read (see :func:`build_context`)."""
@@ -121,6 +139,7 @@ def context_from_records(records: Sequence[RunRecord], title: str = "mateval rep
         tradeoffs = task_tradeoffs(records) if runs else []
     except Exception as exc:  # noqa: BLE001 - the tables below still show everything
         tradeoff_error = f"the accuracy-against-cost figures could not be drawn: {type(exc).__name__}: {exc}"
+    overview_tables, overview_errors = overviews(records) if runs else ([], [])
     now = now or _dt.datetime.now(_dt.timezone.utc)
     counts: dict[str, int] = {}
     for r in runs:
@@ -138,6 +157,8 @@ def context_from_records(records: Sequence[RunRecord], title: str = "mateval rep
         "tradeoffs": tradeoffs,
         "tradeoff_error": tradeoff_error,
         "tradeoff_note": TRADEOFF_NOTE,
+        "overviews": overview_tables,
+        "overview_errors": overview_errors,
         "models": model_pages(runs, suite),
         "runs_columns": RUNS_COLUMNS,
         "runs_table": runs_table(runs),

@@ -12,6 +12,7 @@ from metrics import catalogue
 from runner.result import read_result
 from runner.tasks import get_task, get_task_type
 from tests.conftest import FIXTURE_MODELS, REPO_ROOT, run_mateval
+from tests.unit.test_report import parse_grid
 
 pytestmark = pytest.mark.slow
 ENV = {"MATEVAL_IMAGES": str(FIXTURE_MODELS)}
@@ -69,3 +70,9 @@ def test_bench_linear_potential_on_mlearn_si(tmp_path):
     vacancy = result["metric_details"]["per_config_type"]["Vacancy"]
     assert re.search(rf"<th>Vacancy</th><td class=\"num\">{vacancy['n_structures']}</td>"
                      rf"<td class=\"num\">{vacancy['energy_RMSE']:.4f}</td>", table)
+    # and the energy/force table, with this run's energy and force RMSE beside the baseline's
+    headers, rows = parse_grid(page, "overview-energy-forces-table")
+    assert headers[1:] == ["Linear potential (per-element energies, zero forces)", "baseline"]
+    assert [row[headers[0]]["text"] for row in rows[:2]] == ["mlearn_si · E [meV/atom]", "mlearn_si · F [meV/Å]"]
+    assert float(rows[0][headers[1]]["data-sort"]) == pytest.approx(result["metrics"]["energy_RMSE"])
+    assert float(rows[1][headers[1]]["data-sort"]) == pytest.approx(result["metrics"]["force_RMSE"])

@@ -8,14 +8,14 @@ calls :func:`section_for`, which gives a :class:`FallbackSection` for a task typ
 from __future__ import annotations
 
 
-from .base import FallbackSection, Section, parity_figure
+from .base import FallbackSection, Overview, Section, parity_figure
 from .classification import ClassificationSection
 from .generation import GenerationSection
 from .potential import PotentialSection
 from .regression import RegressionSection
 from .spectra import SpectraSection
 
-__all__ = ["Section", "FallbackSection", "SECTIONS", "register", "section_for", "parity_figure", "load_plugins"]
+__all__ = ["Section", "FallbackSection", "Overview", "SECTIONS", "register", "section_for", "parity_figure", "load_plugins"]
 
 SECTIONS: dict[str, Section] = {}
 

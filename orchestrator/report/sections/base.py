@@ -2,14 +2,37 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Mapping, Sequence
 
 from ..figures import read_csv, run_file, safe_plot
 from ..formatting import as_dict, is_num
-from ..views import Figure, RunView
+from ..views import Figure, Row, RunView
 import orchestrator.report.plots as plots
 
-__all__ = ["Section", "FallbackSection", "parity_figure"]
+__all__ = ["Section", "FallbackSection", "Overview", "parity_figure"]
+
+
+@dataclass
+class Overview:
+    """A table a section shows once for all runs of its task type, near the top of the report
+    (e.g. the energy/force table of interatomic potentials).
+
+    Attributes:
+        key: element id suffix, unique in the report (``overview-<key>``).
+        title: the heading.
+        columns: column headings after the row label.
+        rows: the rows (:class:`~orchestrator.report.views.Row` of
+            :class:`~orchestrator.report.views.Cell`; ``css="best"`` makes a cell bold).
+        notes: lines under the table (what the cells are, which runs they hold).
+    """
+
+    key: str
+    title: str
+    columns: list[str]
+    rows: list[Row]
+    notes: list[str] = field(default_factory=list)
 
 
 class Section:
@@ -41,6 +64,11 @@ class Section:
 
     def figures(self, run: RunView) -> list[Figure]:
         """The task type's figures of ``run`` (may also fill ``run.section_data``)."""
+        return []
+
+    def overviews(self, results: Sequence[Mapping]) -> list[Overview]:
+        """Tables of all ``results`` (``result.json`` contents of this task type, deduplicated,
+        every status) shown once near the top of the report; none by default."""
         return []
 
     def layout(self, common: list[Figure], own: list[Figure]) -> list[Figure]:

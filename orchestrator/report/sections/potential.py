@@ -1,19 +1,26 @@
 """Report section of interatomic-potential runs (task type ``potential``): parity plots of the
 energy per atom (``predictions.csv``) and of the force components (``predictions.extxyz``, read
-with ASE), and the errors per configuration type (``metric_details.per_config_type``)."""
+with ASE), the errors per configuration type (``metric_details.per_config_type``), and, once for
+all potential runs, the energy/force table (:func:`energy_force_table`): rows dataset × energy /
+forces, columns models, the best value of each row in bold, a failed model's status (OOM,
+TIMEOUT) in its cells, and the trainable and total parameter counts (fine-tuning modes side by
+side)."""
 
 from __future__ import annotations
 
 import io
+import statistics
 from pathlib import Path
+from typing import Mapping, Sequence
 
 from metrics import catalogue
 
 import orchestrator.report.plots as plots
 from ..figures import read_csv, run_file, safe_plot
-from ..formatting import as_dict, is_num, metric_formatter
-from ..views import Figure, RunView
-from .base import Section
+from ..formatting import as_dict, dig, format_count, is_num, metric_formatter
+from ..grouping import setting_columns
+from ..views import Cell, Figure, Row, RunView, missing_cell
+from .base import Overview, Section
 
 #: columns of the per-configuration-type table: (metric name, heading)
 CONFIG_TYPE_COLUMNS = ("energy_RMSE", "energy_MAE", "force_RMSE", "force_MAE", "force_cos", "EFwT")
@@ -105,6 +112,117 @@ def config_type_table(details: dict) -> dict | None:
     return {"columns": columns, "rows": rows}
 
 
+#: rows of the energy/force table per dataset: (metric name, row label)
+ENERGY_FORCE_ROWS = (("energy_RMSE", "E"), ("force_RMSE", "F"))
+#: order in which a column's failure statuses are named when no run of it ended ok
+_FAILURES = ("oom", "timeout", "failed", "cancelled")
+
+
+def _status_text(runs: Sequence[Mapping]) -> tuple[str, str]:
+    """``(text, tooltip)`` of a cell none of whose ``runs`` ended ok: the most serious status in
+    capitals (``OOM``, ``TIMEOUT``), the errors as tooltip."""
+    statuses = [str(r.get("status") or "unknown") for r in runs]
+    status = min(statuses, key=lambda s: _FAILURES.index(s) if s in _FAILURES else len(_FAILURES))
+    details = []
+    for r in runs:
+        err = as_dict(r.get("error"))
+        text = f"seed {r.get('seed', '?')}: {r.get('status', '?')}"
+        if err.get("type") or err.get("message"):
+            text += f" ({err.get('type') or 'error'}: {str(err.get('message') or '')[:160]})"
+        details.append(text)
+    return status.upper(), "no run ended ok — " + "; ".join(details)
+
+
+def _mean_std(values: Sequence[float]) -> tuple[float, float | None]:
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else None)
+
+
+def energy_force_table(results: Sequence[Mapping]) -> Overview | None:
+    """The energy/force table of potential runs, in the shape of the interatomic-potential
+    comparisons of the literature (e.g. the MACE and Allegro papers' per-dataset tables).
+
+    Rows: for each task (dataset), in order of first appearance, ``E`` = energy RMSE (meV/atom)
+    and ``F`` = force RMSE per component (meV/Å), both on the test set
+    (:func:`metrics.potential.energy_rmse_per_atom`, :func:`metrics.potential.force_rmse`); then
+    the trainable and total parameter counts of each column. Columns: one per model and setting
+    (:func:`orchestrator.report.grouping.setting_columns`, so MACE trained from scratch, fully
+    fine-tuned and LoRA-fine-tuned are separate columns labelled by what differs), then the
+    trivial baseline (per-element linear energy, zero forces). A cell is the mean over the
+    column's runs that ended ok (± sample standard deviation over seeds, with ``k/n ok`` when some
+    failed); when none ended ok it shows the status in capitals (``OOM``, ``TIMEOUT``,
+    ``FAILED``) with the errors as tooltip; ``—`` when the column has no run of that task. The
+    lowest mean of each row among the models is bold (``css="best"``); the baseline never is.
+
+    ``results`` are ``result.json`` contents of any status (other task types are ignored).
+    Returns ``None`` without potential runs. Never raises on odd content.
+    """
+    runs = [r for r in results if r.get("task_type") == "potential"]
+    if not runs:
+        return None
+    columns = setting_columns(runs)
+    tasks = list(dict.fromkeys(str(dig(r, "task", "name") or "?") for r in runs))
+    entries = {name: catalogue.entry("potential", name) for name, _ in ENERGY_FORCE_ROWS}
+    headings = []
+    for column in columns:
+        display = next((dig(r, "model", "display_name") for r in column.runs
+                        if isinstance(dig(r, "model", "display_name"), str)), column.model)
+        headings.append(f"{display} ({column.label})" if column.label else str(display))
+    headings.append("baseline")
+    rows: list[Row] = []
+    for task in tasks:
+        for name, short in ENERGY_FORCE_ROWS:
+            entry = entries[name]
+            fmt = metric_formatter(entry)
+            cells: list[Cell] = []
+            means: list[float | None] = []
+            for column in columns:
+                task_runs = [r for r in column.runs if str(dig(r, "task", "name") or "?") == task]
+                ok = [r for r in task_runs if r.get("status") == "ok"]
+                values = [float(v) for r in ok if is_num(v := as_dict(r.get("metrics")).get(name))]
+                if not task_runs:
+                    cells.append(missing_cell(f": no run of this model on {task}"))
+                    means.append(None)
+                elif not ok:
+                    text, title = _status_text(task_runs)
+                    cells.append(Cell(text, title, f"status-cell st-{text.lower()}"))
+                    means.append(None)
+                elif not values:
+                    cells.append(missing_cell(f": {name} not in the results"))
+                    means.append(None)
+                else:
+                    mean, std = _mean_std(values)
+                    text = fmt(mean) + (f" ± {fmt(std)}" if std is not None else "")
+                    if len(ok) < len(task_runs):
+                        text += f" ({len(ok)}/{len(task_runs)} ok)"
+                    cells.append(Cell(text, f"mean over {len(values)} run(s)", "", sort=repr(mean)))
+                    means.append(mean)
+            finite = [m for m in means if m is not None]
+            if finite:
+                best = min(finite)
+                for cell, mean in zip(cells, means):
+                    if mean is not None and mean == best:
+                        cell.css = "best"
+            baseline = [float(v) for r in runs if str(dig(r, "task", "name") or "?") == task
+                        and is_num(v := dig(r, "baseline", "metrics", name))]
+            cells.append(Cell(fmt(baseline[0]), "per-element linear energy fitted on the training set, zero forces",
+                              "dim", sort=repr(baseline[0])) if baseline else missing_cell(": no baseline recorded"))
+            rows.append(Row(f"{task} · {short} [{entry.unit}]", cells, title=entry.label))
+    for key, label in (("trainable_params", "trainable parameters"), ("params", "parameters")):
+        cells = []
+        for column in columns:
+            counts = [dig(r, "model_stats", key) for r in column.runs]
+            counts = [int(c) for c in counts if is_num(c)]
+            cells.append(Cell(format_count(counts[0]), f"{counts[0]:,} ({label})", "", sort=str(counts[0]))
+                         if counts else missing_cell(""))
+        cells.append(Cell("0", "the baseline has no trainable parameters", "dim"))
+        rows.append(Row(label, cells))
+    notes = [f"E: {entries['energy_RMSE'].label} [{entries['energy_RMSE'].unit}], F: "
+             f"{entries['force_RMSE'].label} [{entries['force_RMSE'].unit}], test set; mean over the runs "
+             "that ended ok (± standard deviation over seeds); bold: lowest of the row among the models.",
+             "OOM / TIMEOUT / FAILED: no run of that model on that dataset ended ok (tooltip: the error)."]
+    return Overview("energy-forces", "Interatomic potentials: energy and force errors", headings, rows, notes)
+
+
 class PotentialSection(Section):
     task_type = "potential"
     metric_group = "Energy and forces (test set)"
@@ -113,6 +231,10 @@ class PotentialSection(Section):
 
     def figures(self, run: RunView) -> list[Figure]:
         return [energy_parity_figure(run), force_parity_figure(run)]
+
+    def overviews(self, results: Sequence[Mapping]) -> list[Overview]:
+        table = energy_force_table(results)
+        return [table] if table is not None else []
 
     def details(self, run: RunView) -> None:
         table = config_type_table(as_dict(run.result.get("metric_details")))
