@@ -163,6 +163,46 @@ def _pip(python: Path, args: Sequence[str], step: str, say: Callable[[str], None
         raise ModelEnvError(f"{step}: {' '.join(command)} exited with status {process.returncode}:\n{tail}")
 
 
+def relocate_scripts(old: Path, new: Path, prefix_only: bool = False) -> list[Path]:
+    """Point the scripts of an environment built in ``old`` and renamed to ``new`` at ``new``.
+
+    pip writes each console script (``mace_run_train``, ``nequip-train``, ``dp``) with the absolute
+    path of the interpreter it was installed with as its ``#!`` line, and ``bin/activate`` names the
+    folder too; an environment built in a temporary folder and then renamed would otherwise have
+    scripts that fail with "No such file or directory". Rewrites every file directly in
+    ``<old>/bin`` (``<new>/bin`` with ``prefix_only``) whose first line is ``#!`` or whose name
+    starts with ``activate``, replacing ``old`` by ``new``. ``prefix_only``: ``old`` is a prefix
+    (``.env-<sha>.tmp-``) followed by a process id: heals an environment built before this
+    function existed. Returns the files rewritten.
+
+    Raises:
+        OSError: a script cannot be read or written.
+    """
+    bin_dir = (new if prefix_only else old) / "bin"
+    if not bin_dir.is_dir():
+        return []
+    pattern = re.compile(re.escape(str(old)) + (r"\d+" if prefix_only else "") + r"(?![\w.-])")
+    changed = []
+    for path in sorted(bin_dir.iterdir()):
+        if path.is_symlink() or not path.is_file():
+            continue
+        with open(path, "rb") as fh:
+            head = fh.read(2)
+        if head != b"#!" and not path.name.startswith("activate"):
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            continue
+        updated = pattern.sub(str(new), text)
+        if updated != text:
+            mode = path.stat().st_mode
+            path.write_text(updated, encoding="utf-8")
+            os.chmod(path, mode)
+            changed.append(path)
+    return changed
+
+
 def ensure(model_folder: Path, say: Callable[[str], None] = print) -> ModelEnv:
     """The model's environment, created first if it does not exist (see the module docstring).
 
@@ -171,6 +211,7 @@ def ensure(model_folder: Path, say: Callable[[str], None] = print) -> ModelEnv:
     """
     env = env_for(model_folder)
     if env.exists():
+        relocate_scripts(env.path.with_name(f".{env.name}.tmp-"), env.path, prefix_only=True)
         return env
     with _locked(env.path.with_name(env.name + ".lock")):
         if env.exists():  # another process built it while we waited
@@ -201,6 +242,7 @@ def ensure(model_folder: Path, say: Callable[[str], None] = print) -> ModelEnv:
                      "locks": [str(p) for p in env.locks], "model": Path(model_folder).name,
                      "seconds": round(time.monotonic() - started, 1)}
             (tmp / STAMP).write_text(json.dumps(stamp, indent=1, allow_nan=False) + "\n")
+            relocate_scripts(tmp, env.path)
             shutil.rmtree(env.path, ignore_errors=True)  # an incomplete one (no stamp) from a crash
             os.rename(tmp, env.path)
         except subprocess.CalledProcessError as exc:

@@ -47,3 +47,34 @@ def test_runner_variables_name_the_environment(monkeypatch):
     assert variables["MATEVAL_ENV_NAME"] == env.name and variables["MATEVAL_ENV_SHA256"] == env.sha256
     assert variables["MATEVAL_ENV_LOCKS"].split(":") == ["images/base/requirements.lock", "images/pdos/requirements.lock"]
     assert variables["PYTHONNOUSERSITE"] == "1"
+
+
+def test_relocate_scripts_points_console_scripts_at_the_renamed_environment(tmp_path):
+    """pip writes the build folder's interpreter into each script's #! line; after the rename the
+    scripts must name the final folder (else: "No such file or directory")."""
+    import os
+
+    from orchestrator.envs import relocate_scripts
+
+    old, new = tmp_path / ".env-abc.tmp-4242", tmp_path / "env-abc"
+    (old / "bin").mkdir(parents=True)
+    script = old / "bin" / "mace_run_train"
+    script.write_text(f"#!{old}/bin/python\nimport sys\n")
+    os.chmod(script, 0o755)
+    (old / "bin" / "activate").write_text(f'VIRTUAL_ENV="{old}"\nexport VIRTUAL_ENV\n')
+    (old / "bin" / "data.bin").write_bytes(b"\x00\x01" + str(old).encode())  # not a script: untouched
+    (old / "bin" / "python").symlink_to("/usr/bin/python3")
+    changed = relocate_scripts(old, new)
+    assert sorted(p.name for p in changed) == ["activate", "mace_run_train"]
+    assert script.read_text().splitlines()[0] == f"#!{new}/bin/python"
+    assert os.stat(script).st_mode & 0o777 == 0o755
+    assert f'VIRTUAL_ENV="{new}"' in (old / "bin" / "activate").read_text()
+    assert (old / "bin" / "data.bin").read_bytes().endswith(str(old).encode())
+
+    # an environment renamed before this existed is healed in place, whatever the build's pid was
+    os.rename(old, new)
+    (new / "bin" / "nequip-train").write_text(f"#!{tmp_path}/.env-abc.tmp-977/bin/python\n")
+    healed = relocate_scripts(tmp_path / ".env-abc.tmp-", new, prefix_only=True)
+    assert [p.name for p in healed] == ["nequip-train"]
+    assert (new / "bin" / "nequip-train").read_text() == f"#!{new}/bin/python\n"
+    assert relocate_scripts(tmp_path / ".env-abc.tmp-", new, prefix_only=True) == []
