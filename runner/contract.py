@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Literal, Mapping, Sequence
 
 import numpy as np
@@ -214,6 +215,15 @@ class ModelAdapter(abc.ABC):
             success rate; never drop entries).
         """
         raise NotImplementedError(f"{type(self).__name__} does not implement generate()")
+
+    def save_model(self, path: Path) -> Path | None:
+        """Optional: write the trained model to ``path`` (a file the runner names,
+        ``RUN_DIR/model/<model name>.model``) in the package's own format, so that it can be
+        reused (e.g. as the ``foundation_model`` of a fine-tuning run) or loaded by the package's
+        tools. Return the path written, or ``None`` when there is nothing to save (the default).
+        Called after the predictions are written; an error here is recorded as a note and does
+        not fail the run."""
+        return None
 
     @abc.abstractmethod
     def forward_inputs(self, samples: Sequence[Sample]) -> tuple:

@@ -8,6 +8,8 @@ output as ``run.log``. This stage never sees a test target and computes no metri
 - the model's output (the task type's file: ``model_predictions.csv`` or
   ``generated_structures.json``, see :mod:`runner.tasks`);
 - ``timeseries.csv`` (resource samples, see :mod:`runner.telemetry`);
+- ``model/<model>.model``: the trained model, when the adapter implements
+  :meth:`ModelAdapter.save_model` (``files.model`` in ``result.json``);
 - ``result.json`` without metrics (always, also when the model raises: ``status`` ``failed`` or
   ``oom``): model, task, hyperparameters, loss history, resources, parameters and FLOPs.
 
@@ -95,6 +97,34 @@ def _epoch_logger(history: list, epochs: Any):
     return on_epoch_end
 
 
+#: folder of the run directory the trained model is saved in (:meth:`ModelAdapter.save_model`)
+MODEL_FOLDER = "model"
+
+
+def _save_model(adapter: ModelAdapter, run_dir: Path, name: str, notes: list) -> str | None:
+    """Let ``adapter`` save its trained model as ``RUN_DIR/model/<name>.model``; returns that path
+    relative to ``run_dir``, or ``None`` when the adapter saves nothing or saving failed (then a
+    note says why; the run still ends ok: its predictions are written)."""
+    if type(adapter).save_model is ModelAdapter.save_model:
+        return None
+    folder = run_dir / MODEL_FOLDER
+    target = folder / f"{name}.model"
+    try:
+        folder.mkdir(exist_ok=True)
+        written = adapter.save_model(target)
+        if written is None:
+            return None
+        written = Path(written)
+        if written.resolve().parent != folder.resolve() or written.is_symlink() or not written.is_file():
+            raise ValueError(f"save_model returned {str(written)!r}, not a regular file in {folder}")
+    except Exception as exc:  # noqa: BLE001 - the predictions are written; the model file is a bonus
+        LOG.warning("the trained model was not saved: %s: %s", type(exc).__name__, exc)
+        notes.append(f"the trained model was not saved ({type(exc).__name__}: {exc})")
+        return None
+    LOG.info("trained model saved as %s (%.1f MB)", written.relative_to(run_dir), written.stat().st_size / 1e6)
+    return str(written.relative_to(run_dir))
+
+
 def execute(run_dir: Path) -> dict[str, Any]:
     """Run the model stage of the spec in ``run_dir`` and write its files. Returns the result written."""
     import torch
@@ -160,6 +190,9 @@ def execute(run_dir: Path) -> dict[str, Any]:
                 raw = task_type.run_model(adapter, test, task, inputs.settings)
         phase = "output"
         result["files"].update(task_type.write_output(run_dir, raw, test, task, inputs.settings))
+        saved = _save_model(adapter, run_dir, manifest.name, result["notes"])
+        if saved is not None:
+            result["files"]["model"] = saved
         phase = "profiling"
         LOG.info("counting parameters and FLOPs")
         result["model_stats"] = profile_model(adapter, train, spec.probe_batch_size)

@@ -231,3 +231,32 @@ def test_every_model_image_builds_and_imports_its_entry_point(client, images):
                 f"assert issubclass({cls}, ModelAdapter); print('ok')")
         out = client.containers.run(image.id, entrypoint=["python", "-c", code], remove=True, network_disabled=True)
         assert out.decode().strip().endswith("ok"), name
+
+
+def _potential_models() -> list[str]:
+    from orchestrator import registry
+
+    return [name for name in registry.model_names() if "potential" in registry.get_model(name).data["task_types"]]
+
+
+@pytest.mark.parametrize("model", _potential_models())
+def test_containerized_interatomic_potential_run(client, images, model, tmp_path):
+    """Each interatomic potential (MACE, NequIP, Allegro, DPA2, SchNet: the authors' packages in
+    their own images) trains and predicts in its container on real mlearn Si and ends ok, scored
+    on the host with every potential metric."""
+    from metrics import catalogue
+    from orchestrator.images import LOCAL_BASE_IMAGE, ensure_model_image
+    from orchestrator import registry
+
+    image, _ = ensure_model_image(client, registry.get_model(model).folder, model, LOCAL_BASE_IMAGE, None)
+    out = run_mateval(["bench", "--backend", "docker", "--base-image", "mateval/local-base:latest", "--results-dir",
+                       str(tmp_path), "--model", model, "--task", "mlearn_si", "--max-samples", "train=6,val=2,test=3",
+                       "--set", "epochs=1", "--no-report", "--quiet"], cwd=REPO_ROOT, timeout=1800)
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
+    run_dir = only_run(tmp_path)
+    result = read_result(run_dir / "result.json")
+    assert result["status"] == "ok" and result["backend"] == "docker", result.get("error")
+    assert result["container"]["image_id"] == image.id
+    assert set(result["metrics"]) == set(catalogue.names("potential"))
+    assert result["model_stats"]["params"] > 0
+    assert (run_dir / result["files"]["predictions_extxyz"]).is_file()
