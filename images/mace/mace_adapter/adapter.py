@@ -117,7 +117,8 @@ class MaceAdapter(ModelAdapter):
     Raises:
         ValueError: from ``__init__`` for a task type other than ``potential``, a missing or
             unknown hyperparameter, ``finetune_mode: lora`` without a ``foundation_model``, or a
-            ``foundation_model`` path that does not exist; from ``fit``/``predict`` for a sample
+            ``foundation_model`` path that does not exist; from ``fit`` for a foundation model
+            without weights for an element of the task; from ``fit``/``predict`` for a sample
             without energy or forces, forces of the wrong shape, or an element the model does not
             know (each naming the sample id).
     """
@@ -244,6 +245,20 @@ class MaceAdapter(ModelAdapter):
             model = inject_LoRAs(model, rank=int(self.hp["lora_rank"]), alpha=float(self.hp["lora_alpha"]))
         self.model = model
 
+    def _check_foundation_elements(self, foundation: nn.Module) -> None:
+        """MACE fine-tunes only elements its foundation was trained on (``load_foundations_elements``
+        copies their per-element weights); raises ValueError naming the file and the missing
+        elements otherwise (mace-torch itself fails with "14 is not in list")."""
+        from pymatgen.core import Element
+
+        known = {int(z) for z in foundation.atomic_numbers.tolist()}
+        missing = sorted(set(self.z_table.zs) - known)
+        if missing:
+            raise ValueError(
+                f"hyperparameter foundation_model: {self.hp['foundation_model']} was trained on "
+                f"{', '.join(Element.from_Z(z).symbol for z in sorted(known))}; it has no weights for "
+                f"{', '.join(Element.from_Z(z).symbol for z in missing)} of this task ({self.task.name})")
+
     def _z_table(self, train: Sequence[Sample]) -> mace_tools.AtomicNumberTable:
         from pymatgen.core import Element
 
@@ -267,6 +282,7 @@ class MaceAdapter(ModelAdapter):
         if self.hp["foundation_model"]:  # a whole pickled module, as mace_run_train saves it
             foundation = torch.load(self.hp["foundation_model"], map_location=self.device, weights_only=False)
             args.r_max = float(foundation.r_max.item())  # as mace_run_train: the foundation's cutoff
+            self._check_foundation_elements(foundation)
         train_configs = self._configs(train, with_target=True)
         train_graphs = self._graphs(train, True, "MACE graphs (train)")
         val_graphs = self._graphs(val, True, "MACE graphs (validation)") if len(val) else []
