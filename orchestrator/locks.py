@@ -58,9 +58,11 @@ def compile_lock(folder: Path, pip_compile: str) -> Path:
         subprocess.CalledProcessError: pip-compile failed.
     """
     lock = folder / "requirements.lock"
+    if "/" in pip_compile:  # a path (the Makefile's build/pip-tools/bin/pip-compile): pip-compile runs in folder
+        pip_compile = str(Path(pip_compile).resolve())
     subprocess.run([pip_compile, "--quiet", "--generate-hashes", "--strip-extras", "--no-emit-index-url",
-                    "--no-emit-find-links", "--unsafe-package", "torch", "--output-file", str(lock),
-                    str(folder / "requirements.in")], check=True, cwd=folder)
+                    "--no-emit-find-links", "--unsafe-package", "torch", "--output-file", lock.name,
+                    "requirements.in"], check=True, cwd=folder)  # names relative to cwd: folder may be relative
     header = ["# Installed with: pip install --no-deps --require-hashes -r requirements.lock && pip check",
               "# torch and its dependency closure come from the base image (orchestrator/locks.py)."]
     lock.write_text("\n".join(header + strip_base_packages(lock.read_text().splitlines())) + "\n")
