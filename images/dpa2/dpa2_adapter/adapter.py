@@ -33,7 +33,7 @@ HYPERPARAMETERS = (
     "repformer_rcut", "repformer_rcut_smth", "repformer_nsel", "repformer_nlayers", "g1_dim", "g2_dim",
     "attn1_hidden", "attn1_nhead", "attn2_hidden", "attn2_nhead", "repformer_axis_neuron", "update_g2_has_attn",
     "fitting_neuron", "precision", "start_lr", "stop_lr", "decay_steps", "start_pref_e", "limit_pref_e",
-    "start_pref_f", "limit_pref_f", "batch_size", "gradient_max_norm", "epochs",
+    "start_pref_f", "limit_pref_f", "batch_size", "gradient_max_norm", "epochs", "change_bias_after_training",
 )
 MODEL_DIR = Path(__file__).resolve().parents[1]
 
@@ -357,6 +357,7 @@ class Dpa2Adapter(ModelAdapter):
         env.setdefault("DP_INTRA_OP_PARALLELISM_THREADS", threads)
         env.setdefault("DP_INTER_OP_PARALLELISM_THREADS", "1")
         env.setdefault("OMP_NUM_THREADS", threads)
+        env.setdefault("NUM_WORKERS", "0")  # deepmd's DataLoader worker processes (default min(4, CPUs))
         env["CUDA_VISIBLE_DEVICES"] = env.get("CUDA_VISIBLE_DEVICES", "") if self.device.type == "cuda" else ""
         return env
 
@@ -380,26 +381,41 @@ class Dpa2Adapter(ModelAdapter):
         checkpoint = self.workdir / "model.ckpt.pt"
         if not checkpoint.is_file():
             raise RuntimeError(f"dp --pt train wrote no checkpoint {checkpoint}: {self._log_tail()}")
+        if self.hp["change_bias_after_training"]:
+            # deepmd-kit's own `dp change-bias` (mode "change"): least squares of the trained
+            # model's energy errors on the training systems, added to the per-type energy bias
+            biased = self.workdir / "model.ckpt.bias.pt"
+            self._run_dp(["--pt", "change-bias", checkpoint.name, "-s", str(data / "train"), "-m", "change",
+                          "-o", biased.name])
+            checkpoint = biased
         self.checkpoint = checkpoint.resolve()
         self._deep_pot = None
 
     def _log_tail(self, n: int = 4000) -> str:
-        log = self.workdir / "dp_train.log"
+        log = self.workdir / "dp.log"
         return log.read_text(errors="replace")[-n:] if log.is_file() else ""
 
-    def _run_dp(self, args: list[str], on_epoch_end: EpochCallback, spe: int, epochs: int) -> None:
-        """Run ``python -m dpa2_adapter.pure ARGS`` (deepmd's ``dp``) in the work folder and report
-        each finished epoch from ``lcurve.out`` while it runs."""
+    def _run_dp(self, args: list[str], on_epoch_end: EpochCallback | None = None, spe: int = 1,
+                epochs: int = 0) -> None:
+        """Run ``python -m dpa2_adapter.pure ARGS`` (deepmd's ``dp``) in the work folder, its output
+        appended to ``dp.log``; with ``on_epoch_end``, report each finished epoch from ``lcurve.out``
+        while it runs.
+
+        Raises:
+            RuntimeError: ``dp`` failed, or reported fewer than ``epochs`` epochs.
+        """
         reported = 0
 
         def report() -> None:
             nonlocal reported
+            if on_epoch_end is None:
+                return
             for record in epoch_records(*read_lcurve(self.workdir / "lcurve.out"), spe)[reported:]:
                 on_epoch_end(record)
                 reported += 1
 
         command = [sys.executable, "-m", "dpa2_adapter.pure", *args]
-        with open(self.workdir / "dp_train.log", "wb") as log:
+        with open(self.workdir / "dp.log", "ab") as log:
             process = subprocess.Popen(command, cwd=self.workdir, env=self._environment(), stdout=log,
                                        stderr=subprocess.STDOUT)
             try:
@@ -413,8 +429,8 @@ class Dpa2Adapter(ModelAdapter):
         report()
         if process.returncode != 0:
             raise RuntimeError(f"dp {' '.join(args)} failed with exit status {process.returncode}; its log "
-                               f"({self.workdir / 'dp_train.log'}) ends:\n{self._log_tail()}")
-        if reported != epochs:
+                               f"({self.workdir / 'dp.log'}) ends:\n{self._log_tail()}")
+        if on_epoch_end is not None and reported != epochs:
             raise RuntimeError(f"dp {' '.join(args)} reported {reported} of {epochs} epochs in lcurve.out")
 
     # ------------------------------------------------------------------ inference
