@@ -357,6 +357,9 @@ class Dpa2Adapter(ModelAdapter):
         env.setdefault("DP_INTRA_OP_PARALLELISM_THREADS", threads)
         env.setdefault("DP_INTER_OP_PARALLELISM_THREADS", "1")
         env.setdefault("OMP_NUM_THREADS", threads)
+        # OpenMP threads that sleep instead of spinning while waiting: on a shared (loaded) CPU
+        # spinning threads made one training step ~9x slower (README)
+        env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         env.setdefault("NUM_WORKERS", "0")  # deepmd's DataLoader worker processes (default min(4, CPUs))
         env["CUDA_VISIBLE_DEVICES"] = env.get("CUDA_VISIBLE_DEVICES", "") if self.device.type == "cuda" else ""
         return env
