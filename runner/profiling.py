@@ -77,6 +77,7 @@ def count_flops(network: Any, inputs: tuple, n_probe: int, n_train: int) -> dict
         with torch.no_grad(), FlopCounterMode(display=False) as counter:
             network(*inputs)
         forward = counter.get_total_flops()
+        by_module = _modules_of(network, counter)
         network.train()
         with FlopCounterMode(display=False) as counter:
             output = _first_tensor_output(network(*inputs))
@@ -87,6 +88,7 @@ def count_flops(network: Any, inputs: tuple, n_probe: int, n_train: int) -> dict
     finally:
         network.train(was_training)
     per_sample = forward / n_probe
+    _LAST_PASS.update(flop_counter=(network, inputs, by_module))
     return {
         "forward_per_sample": int(round(per_sample)),
         "forward_per_epoch": int(round(per_sample * n_train)),
@@ -101,19 +103,26 @@ def count_flops(network: Any, inputs: tuple, n_probe: int, n_train: int) -> dict
 def thop_macs(network: Any, inputs: tuple, n_probe: int) -> dict[str, Any]:
     """thop's MAC count per sample on a deep copy of ``network``; ``{"error": ...}`` if thop fails."""
     try:
-        import thop
-
-        clone = copy.deepcopy(network).eval()
-        with warnings.catch_warnings(), redirect_stdout(io.StringIO()):
-            warnings.simplefilter("ignore")
-            import torch
-
-            with torch.no_grad():
-                macs, _ = thop.profile(clone, inputs=inputs, verbose=False)
+        by_module = _thop_by_module(network, inputs)
+        _LAST_PASS.update(thop=(network, inputs, by_module))
+        macs = by_module[""]
         return {"macs_per_sample": int(round(float(macs) / n_probe)), "probe_batch_size": int(n_probe),
                 "note": THOP_NOTE}
     except Exception as exc:  # thop is a comparison figure only; never fail a run for it
         return {"error": f"{type(exc).__name__}: {exc}", "note": THOP_NOTE}
+
+
+#: the per-module counts of the last :func:`count_flops` / :func:`thop_macs` pass with the network
+#: and the inputs they were counted on (identity, not equality; cleared by :func:`profile_model`), so that :func:`compare_counters` reuses them instead of
+#: running both counters again on the same probe batch
+_LAST_PASS: dict[str, tuple[Any, tuple, dict[str, float]]] = {}
+
+
+def _reuse(kind: str, network: Any, inputs: tuple) -> dict[str, float] | None:
+    entry = _LAST_PASS.get(kind)
+    if entry is not None and entry[0] is network and entry[1] is inputs:
+        return entry[2]
+    return None
 
 
 def _flop_counter_by_module(network: Any, inputs: tuple) -> dict[str, float]:
@@ -125,6 +134,12 @@ def _flop_counter_by_module(network: Any, inputs: tuple) -> dict[str, float]:
 
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         network(*inputs)
+    return _modules_of(network, counter)
+
+
+def _modules_of(network: Any, counter: Any) -> dict[str, float]:
+    """The per-module-path FLOPs of a finished ``FlopCounterMode`` pass (see
+    :func:`_flop_counter_by_module`)."""
     root = type(network).__name__
     out: dict[str, float] = {}
     for key, ops in counter.get_flop_counts().items():
@@ -174,6 +189,10 @@ def compare_counters(network: Any, inputs: tuple, n_probe: int) -> dict[str, Any
     themselves (functional ``torch.matmul``, ``einsum``, ``F.linear``, hand-written message passing),
     which thop cannot see. ``explanation`` says it in one paragraph.
 
+    Called after :func:`count_flops` and :func:`thop_macs` on the same ``network`` and ``inputs``
+    objects (as :func:`profile_model` does), it reuses their per-module counts: each counter runs
+    once per run.
+
     Args:
         network: a ``torch.nn.Module``.
         inputs: the forward arguments of a probe batch of ``n_probe`` samples.
@@ -190,8 +209,10 @@ def compare_counters(network: Any, inputs: tuple, n_probe: int) -> dict[str, Any
     """
     if n_probe <= 0:
         raise ValueError(f"probe batch must hold at least one sample, got {n_probe}")
-    fcm = _flop_counter_by_module(network, inputs)
-    macs = _thop_by_module(network, inputs)
+    fcm = _reuse("flop_counter", network, inputs)  # the counts of count_flops' forward pass
+    fcm = fcm if fcm is not None else _flop_counter_by_module(network, inputs)
+    macs = _reuse("thop", network, inputs)  # the counts of thop_macs' pass
+    macs = macs if macs is not None else _thop_by_module(network, inputs)
     groups: dict[str, dict[str, dict[str, float]]] = {"both": {}, "thop_only": {}, "flop_counter_only": {}}
     in_leaves = 0.0
     for name, module in network.named_modules():
@@ -261,4 +282,6 @@ def profile_model(adapter: Any, train: Sequence[Any], probe_batch_size: int = 32
                 stats["thop"]["comparison"] = {"error": f"{type(exc).__name__}: {exc}"}
     except Exception as exc:
         stats["error"] = f"{type(exc).__name__}: {exc}"
+    finally:
+        _LAST_PASS.clear()  # holds the network and the probe batch
     return stats

@@ -65,3 +65,34 @@ def test_the_counters_disagreement_is_explained_layer_by_layer():
     assert "LayerNorm ×1" in text and "MyLinear ×1 (12 FLOP)" in text and "128 FLOP of functional operations" in text
     with pytest.raises(ValueError, match="at least one sample"):
         compare_counters(net, (x,), n_probe=0)
+
+
+def test_profile_model_runs_each_counter_once_and_explains_the_same(monkeypatch):
+    """profile_model's comparison reuses the per-module counts of count_flops and thop_macs on the
+    same probe batch (one pass per counter), and gives what a separate comparison gives."""
+    import runner.profiling as profiling
+
+    net, x = Net(), torch.randn(5, 4)
+    expected = compare_counters(net, (x,), n_probe=5)
+
+    class Adapter:
+        network = net
+
+        def forward_inputs(self, samples):
+            return (x,)
+
+    calls = {"flop_counter": 0, "thop": 0}
+    real_fcm, real_thop = profiling._flop_counter_by_module, profiling._thop_by_module
+
+    def counting(kind, real):
+        def wrapped(*args):
+            calls[kind] += 1
+            return real(*args)
+        return wrapped
+
+    monkeypatch.setattr(profiling, "_flop_counter_by_module", counting("flop_counter", real_fcm))
+    monkeypatch.setattr(profiling, "_thop_by_module", counting("thop", real_thop))
+    stats = profiling.profile_model(Adapter(), list(range(5)), probe_batch_size=5)
+    assert stats["error"] is None and stats["thop"]["comparison"] == expected
+    assert calls == {"flop_counter": 0, "thop": 1}  # thop_macs' pass only; FlopCounterMode's from count_flops
+    assert profiling._LAST_PASS == {}  # the network and the probe batch are not kept
