@@ -196,7 +196,8 @@ class NequipAdapter(ModelAdapter):
 
     def _transforms(self) -> list[dict[str, Any]]:
         return [{"_target_": "nequip.data.transforms.ChemicalSpeciesToAtomTypeMapper",
-                 "chemical_symbols": self.type_names},
+                 "model_type_names": self.type_names,
+                 "chemical_species_to_atom_type_map": {name: name for name in self.type_names}},
                 {"_target_": "nequip.data.transforms.NeighborListTransform", "r_max": float(self.hp["r_max"])}]
 
     def _data_section(self, train_file: Path, val_file: Path | None) -> dict[str, Any]:
