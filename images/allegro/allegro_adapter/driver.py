@@ -35,6 +35,7 @@ from torch import nn
 
 from runner.contract import EpochCallback, EpochRecord, ModelAdapter, Sample, TaskSpec
 from runner.progress import track
+from runner.tasks.potential import check_target
 
 # Lightning's hints about worker processes and logging intervals: harmless for these small data
 warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
@@ -250,17 +251,8 @@ class FrameworkAdapter(ModelAdapter):
     @staticmethod
     def _atoms(sample: Sample, with_target: bool):
         atoms = AseAtomsAdaptor.get_atoms(sample.structure)
-        if with_target:
-            target = sample.target
-            if not isinstance(target, Mapping) or "energy" not in target or "forces" not in target:
-                raise ValueError(f"sample {sample.id!r}: target must be a mapping with 'energy' (eV) and "
-                                 f"'forces' (eV/Å), got {type(target).__name__}")
-            forces = np.asarray(target["forces"], dtype=np.float64)
-            if forces.shape != (len(atoms), 3):
-                raise ValueError(f"sample {sample.id!r}: forces have shape {forces.shape}, expected ({len(atoms)}, 3)")
-            energy = float(target["energy"])
-            if not np.isfinite(energy) or not np.all(np.isfinite(forces)):
-                raise ValueError(f"sample {sample.id!r}: non-finite energy or forces")
+        if with_target:  # the potential task's own check (mapping, finite numbers, forces (n, 3))
+            energy, forces = check_target(sample.target, len(atoms), f"sample {sample.id!r}: target")
             atoms.calc = SinglePointCalculator(atoms, energy=energy, forces=forces)
         return atoms
 

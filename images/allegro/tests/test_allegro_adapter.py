@@ -10,38 +10,22 @@ numbers are checks, not benchmarks.
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import yaml
-from pymatgen.core import Structure
 
 from allegro_adapter.adapter import HYPERPARAMETERS, AllegroAdapter
 from runner.contract import EpochRecord, Sample, TaskSpec
 from runner.profiling import count_flops, count_parameters
+from tests.mlearn_samples import MLEARN, blind, smallest
 
 MODEL_DIR = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("MATEVAL_SHARED_DATA", "/work/shared/data")) / "mlearn"
-pytestmark = pytest.mark.skipif(not (DATA / "Si" / "training.json").is_file(),
-                                reason=f"mlearn data not found under {DATA}")
+pytestmark = pytest.mark.skipif(not (MLEARN / "Si" / "training.json").is_file(),
+                                reason=f"mlearn data not found under {MLEARN}")
 SI = TaskSpec(name="mlearn_si", task_type="potential", target="energy_forces", unit="eV", elements=("Si",))
-
-
-def _samples(n: int) -> list[Sample]:
-    """The ``n`` smallest Si training configurations (ties in file order)."""
-    records = json.loads((DATA / "Si" / "training.json").read_text())
-    order = sorted(range(len(records)), key=lambda i: (records[i]["num_atoms"], i))[:n]
-    return [Sample(f"Si-{i + 1}", Structure.from_dict(records[i]["structure"]),
-                   {"energy": float(records[i]["outputs"]["energy"]),
-                    "forces": np.asarray(records[i]["outputs"]["forces"], dtype=np.float64)}) for i in order]
-
-
-def _blind(samples):
-    return [Sample(s.id, s.structure, None, s.info) for s in samples]
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +33,7 @@ def trained():
     manifest = yaml.safe_load((MODEL_DIR / "model.yaml").read_text())
     hp = {**manifest["hyperparameters"], **manifest["bench_hyperparameters"]}
     hp.update(num_scalar_features=8, num_tensor_features=4, num_layers=1, batch_size=2, valid_batch_size=4, epochs=2)
-    data = _samples(12)
+    data = smallest("Si", 12)
     records: list[EpochRecord] = []
     adapter = AllegroAdapter(SI, hp, "cpu", seed=0)
     adapter.fit(data[:8], data[8:10], records.append)
@@ -77,7 +61,7 @@ def test_losses_streamed_on_the_given_validation_set(trained):
     assert [r.epoch for r in records] == [1, 2]
     assert all(np.isfinite(r.train_loss) and np.isfinite(r.val_loss) for r in records)
     best = min(records, key=lambda r: r.val_loss)
-    predicted = adapter.predict(_blind(val))
+    predicted = adapter.predict(blind(val))
     rmse_f = np.sqrt(np.mean(np.concatenate([(p["forces"] - s.target["forces"]).ravel()
                                              for p, s in zip(predicted, val)]) ** 2))
     assert rmse_f * 1000 == pytest.approx(best.extra["val_rmse_f_meV_per_A"], rel=1e-3)
@@ -85,7 +69,7 @@ def test_losses_streamed_on_the_given_validation_set(trained):
 
 def test_predictions_and_forces(trained):
     adapter, train, _, test, _ = trained
-    predicted = adapter.predict(_blind(test))
+    predicted = adapter.predict(blind(test))
     assert [p["forces"].shape for p in predicted] == [(len(s.structure), 3) for s in test]
     assert all(isinstance(p["energy"], float) and p["forces"].dtype == np.float64 for p in predicted)
     sample, step, atom = test[0], 1e-3, 0
@@ -93,7 +77,7 @@ def test_predictions_and_forces(trained):
     for sign in (+1, -1):
         moved = sample.structure.copy()
         moved.translate_sites([atom], [sign * step, 0, 0], frac_coords=False, to_unit_cell=False)
-        energies.append(adapter.predict(_blind([Sample("moved", moved, None)]))[0]["energy"])
+        energies.append(adapter.predict(blind([Sample("moved", moved, None)]))[0]["energy"])
     numeric = -(energies[0] - energies[1]) / (2 * step)
     assert numeric == pytest.approx(predicted[0]["forces"][atom, 0], abs=2e-2 + 2e-2 * abs(numeric))
 
@@ -103,7 +87,7 @@ def test_network_parameters_and_flops(trained):
     total, trainable = count_parameters(adapter.network)
     assert total == trainable == sum(p.numel() for p in adapter.model.parameters()) > 0
     inputs = adapter.forward_inputs(train[:2])
-    expected = [p["energy"] for p in adapter.predict(_blind(train[:2]))]
+    expected = [p["energy"] for p in adapter.predict(blind(train[:2]))]
     np.testing.assert_allclose(adapter.network(*inputs).detach().double().numpy(), expected, rtol=1e-5)
     assert all(isinstance(t, torch.Tensor) for t in inputs)
     assert count_flops(adapter.network, inputs, 2, len(train))["forward_per_sample"] > 0
