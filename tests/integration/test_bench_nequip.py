@@ -3,32 +3,13 @@
 with a small network, ends ok with every potential metric, its baseline, the parameter count and
 the energy FLOPs."""
 
-import math
-
 import pytest
 
-from metrics import catalogue
-from runner.result import read_result
-from tests.conftest import REPO_ROOT, run_mateval
+from tests.integration.potential_bench import bench_small_mlearn_si
 
 pytestmark = pytest.mark.slow
 
 
 def test_bench_nequip_on_a_small_mlearn_si_subset(tmp_path):
-    out = run_mateval(["bench", "--backend", "local", "--model", "nequip", "--task", "mlearn_si", "--results-dir",
-                       str(tmp_path), "--max-samples", "train=8,val=2,test=4", "--set", "epochs=1",
-                       "--set", "num_features=8", "--set", "num_layers=2", "--no-report"],
-                      cwd=REPO_ROOT, timeout=1800)
-    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
-    (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir() and not p.name.startswith(".")]
-    result = read_result(run_dir / "result.json")
-    assert result["status"] == "ok" and result["task_type"] == "potential"
-    assert set(result["metrics"]) == set(catalogue.names("potential"))
-    assert all(math.isfinite(v) for v in result["metrics"].values())
-    assert set(result["baseline"]["metrics"]) == set(result["metrics"])
-    assert len(result["history"]) == 1 and math.isfinite(result["history"][0]["train_loss"])
-    stats = result["model_stats"]
-    assert stats["params"] > 0 and stats["trainable_params"] == stats["params"]
-    assert stats["flops"]["forward_per_sample"] > 0
-    assert (run_dir / result["files"]["predictions_extxyz"]).is_file()
-    assert "nequip" in str(result["environment"])
+    result = bench_small_mlearn_si(tmp_path, "nequip", ["num_features=8", "num_layers=2"], "nequip")
+    assert "val_rmse_f_meV_per_A" in result["history"][0]
