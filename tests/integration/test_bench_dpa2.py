@@ -3,34 +3,14 @@
 with a narrow model, ends ok with every potential metric, its baseline, the parameter count and
 the energy FLOPs."""
 
-import math
-
 import pytest
 
-from metrics import catalogue
-from runner.result import read_result
-from tests.conftest import REPO_ROOT, run_mateval
+from tests.integration.potential_bench import bench_small_mlearn_si
 
 pytestmark = pytest.mark.slow
 
 
 def test_bench_dpa2_on_a_small_mlearn_si_subset(tmp_path):
     small = ["repformer_nlayers=1", "g1_dim=16", "g2_dim=8", "attn1_hidden=16", "attn2_hidden=8",
-             "repinit_neuron='[4, 8, 16]'", "fitting_neuron='[16, 16]'", "epochs=1"]
-    sets = [arg for value in small for arg in ("--set", value)]
-    out = run_mateval(["bench", "--backend", "local", "--model", "dpa2", "--task", "mlearn_si", "--results-dir",
-                       str(tmp_path), "--max-samples", "train=8,val=2,test=4", *sets, "--no-report"],
-                      cwd=REPO_ROOT, timeout=1800)
-    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
-    (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir() and not p.name.startswith(".")]
-    result = read_result(run_dir / "result.json")
-    assert result["status"] == "ok" and result["task_type"] == "potential"
-    assert set(result["metrics"]) == set(catalogue.names("potential"))
-    assert all(math.isfinite(v) for v in result["metrics"].values())
-    assert set(result["baseline"]["metrics"]) == set(result["metrics"])
-    assert len(result["history"]) == 1 and math.isfinite(result["history"][0]["train_loss"])
-    stats = result["model_stats"]
-    assert stats["params"] > 0 and stats["trainable_params"] == stats["params"]
-    assert stats["flops"]["forward_per_sample"] > 0
-    assert (run_dir / result["files"]["predictions_extxyz"]).is_file()
-    assert "deepmd-kit" in str(result["environment"])
+             "repinit_neuron='[4, 8, 16]'", "fitting_neuron='[16, 16]'"]
+    bench_small_mlearn_si(tmp_path, "dpa2", small, "deepmd-kit")

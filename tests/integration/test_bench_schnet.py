@@ -7,29 +7,11 @@ import math
 
 import pytest
 
-from metrics import catalogue
-from runner.result import read_result
-from tests.conftest import REPO_ROOT, run_mateval
+from tests.integration.potential_bench import bench_small_mlearn_si
 
 pytestmark = pytest.mark.slow
 
 
 def test_bench_schnet_on_a_small_mlearn_si_subset(tmp_path):
-    out = run_mateval(["bench", "--backend", "local", "--model", "schnet", "--task", "mlearn_si", "--results-dir",
-                       str(tmp_path), "--max-samples", "train=8,val=2,test=4", "--set", "epochs=1",
-                       "--set", "n_atom_basis=16", "--set", "n_interactions=2", "--no-report"],
-                      cwd=REPO_ROOT, timeout=1800)
-    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
-    (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir() and not p.name.startswith(".")]
-    result = read_result(run_dir / "result.json")
-    assert result["status"] == "ok" and result["task_type"] == "potential"
-    assert set(result["metrics"]) == set(catalogue.names("potential"))
-    assert all(math.isfinite(v) for v in result["metrics"].values())
-    assert set(result["baseline"]["metrics"]) == set(result["metrics"])
-    assert len(result["history"]) == 1 and math.isfinite(result["history"][0]["train_loss"])
+    result = bench_small_mlearn_si(tmp_path, "schnet", ["n_atom_basis=16", "n_interactions=2"], "schnetpack")
     assert math.isfinite(result["history"][0]["val_loss"])
-    stats = result["model_stats"]
-    assert stats["params"] > 0 and stats["trainable_params"] == stats["params"]
-    assert stats["flops"]["forward_per_sample"] > 0
-    assert (run_dir / result["files"]["predictions_extxyz"]).is_file()
-    assert "schnetpack" in str(result["environment"])

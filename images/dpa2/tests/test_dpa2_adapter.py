@@ -11,7 +11,6 @@ to well under a minute of CPU time; the numbers are checks, not benchmarks.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -21,27 +20,22 @@ import yaml
 
 import dpa2_adapter.pure  # noqa: F401  (before deepmd.pt, see the README)
 import torch
-from pymatgen.core import Structure
 
 from dpa2_adapter.adapter import HYPERPARAMETERS, Dpa2Adapter, epoch_records, read_lcurve, write_systems
+from tests.mlearn_samples import MLEARN, smallest
 from runner.contract import EpochRecord, Sample, TaskSpec
 from runner.profiling import count_flops, count_parameters
 
 MODEL_DIR = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("MATEVAL_SHARED_DATA", "/work/shared/data")) / "mlearn"
+DATA = MLEARN
 pytestmark = pytest.mark.skipif(not (DATA / "Si" / "training.json").is_file(),
                                 reason=f"mlearn data not found under {DATA}")
 SI = TaskSpec(name="mlearn_si", task_type="potential", target="energy_forces", unit="eV", elements=("Si",))
 
 
 def _samples(element: str, n: int) -> list[Sample]:
-    """The ``n`` smallest training configurations of ``element`` (ties in file order)."""
-    records = json.loads((DATA / element / "training.json").read_text())
-    order = sorted(range(len(records)), key=lambda i: (records[i]["num_atoms"], i))[:n]
-    return [Sample(f"{element}-{i + 1}", Structure.from_dict(records[i]["structure"]),
-                   {"energy": float(records[i]["outputs"]["energy"]),
-                    "forces": np.asarray(records[i]["outputs"]["forces"], dtype=np.float64)},
-                   {"config_type": records[i]["group"]}) for i in order]
+    """The ``n`` smallest training configurations of ``element`` (:func:`tests.mlearn_samples.smallest`)."""
+    return smallest(element, n)
 
 
 def _hyperparameters(**overrides) -> dict:

@@ -9,8 +9,6 @@ few minutes on 2 shared CPU cores; the numbers are checks, not benchmarks.
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -19,27 +17,22 @@ import yaml
 
 import mace  # noqa: F401  (before e3nn, see the README)
 import torch
-from pymatgen.core import Structure
 
 from mace_adapter.adapter import HYPERPARAMETERS, MaceAdapter
+from tests.mlearn_samples import MLEARN, smallest
 from runner.contract import EpochRecord, Sample, TaskSpec
 from runner.profiling import count_parameters, count_flops
 
 MODEL_DIR = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("MATEVAL_SHARED_DATA", "/work/shared/data")) / "mlearn"
+DATA = MLEARN
 pytestmark = pytest.mark.skipif(not (DATA / "Si" / "training.json").is_file(),
                                 reason=f"mlearn data not found under {DATA}")
 SI = TaskSpec(name="mlearn_si", task_type="potential", target="energy_forces", unit="eV", elements=("Si",))
 
 
 def _samples(element: str, n: int) -> list[Sample]:
-    """The ``n`` smallest training configurations of ``element`` (ties in file order)."""
-    records = json.loads((DATA / element / "training.json").read_text())
-    order = sorted(range(len(records)), key=lambda i: (records[i]["num_atoms"], i))[:n]
-    return [Sample(f"{element}-{i + 1}", Structure.from_dict(records[i]["structure"]),
-                   {"energy": float(records[i]["outputs"]["energy"]),
-                    "forces": np.asarray(records[i]["outputs"]["forces"], dtype=np.float64)},
-                   {"config_type": records[i]["group"]}) for i in order]
+    """The ``n`` smallest training configurations of ``element`` (:func:`tests.mlearn_samples.smallest`)."""
+    return smallest(element, n)
 
 
 def _hyperparameters(**overrides) -> dict:
