@@ -3,7 +3,8 @@
 - ``params``: ``sum(p.numel() for p in network.parameters())``, counted once. (The reference table
   summed it over every batch of the training set; we do not.)
 - FLOPs with :class:`torch.utils.flop_counter.FlopCounterMode` on a probe batch of the training set
-  (``probe_batch_size`` samples): forward FLOPs per sample, forward FLOPs per pass over the training
+  (the first ``probe_batch_size`` samples, fewer when they would exceed :data:`MAX_PROBE_ATOMS`
+  atoms: :func:`probe_batch`): forward FLOPs per sample, forward FLOPs per pass over the training
   set and training FLOPs per epoch (forward + backward), both extrapolated linearly from the probe
   batch to ``n_train`` samples. FlopCounterMode counts matrix multiplications and convolutions
   (aten mm/bmm/addmm/matmul/conv/scaled-dot-product attention); it does **not** count elementwise
@@ -27,6 +28,29 @@ NOT_COUNTED = ("elementwise operations, normalisation layers, activations and th
                "message aggregation of graph networks (index_select, scatter_add, index_add) are not counted "
                "by torch.utils.flop_counter.FlopCounterMode; FLOPs are those of matrix multiplications and "
                "convolutions only")
+#: atoms at most in the FLOP-counting probe batch (beyond its first sample): the count is per sample
+#: and extrapolated linearly, so a larger batch adds cost, not information. 32 perovskites (5 atoms)
+#: or MP-20 crystals (at most 20) fit; of mlearn's 64-atom cells it takes 4, where 32 cost a MACE run
+#: 5.9 s of a 30 s bench (bench/potential_harness_cost.py).
+MAX_PROBE_ATOMS = 256
+
+
+def probe_batch(train: Sequence[Any], probe_batch_size: int, max_atoms: int = MAX_PROBE_ATOMS) -> list[Any]:
+    """The first ``probe_batch_size`` samples of ``train``, cut after the last one that keeps the
+    total number of atoms (``len(sample.structure)``) within ``max_atoms``; at least one sample.
+    Samples without a structure count as one atom."""
+    out: list[Any] = []
+    atoms = 0
+    for sample in list(train[:probe_batch_size]):
+        structure = getattr(sample, "structure", None)
+        n = len(structure) if structure is not None else 1
+        if out and atoms + n > max_atoms:
+            break
+        out.append(sample)
+        atoms += n
+    return out
+
+
 THOP_NOTE = ("thop counts MACs through hooks on known nn.Module types only: functional matmuls and "
              "subclassed or custom layers (e.g. torch_geometric MessagePassing) are missed")
 
@@ -271,7 +295,7 @@ def profile_model(adapter: Any, train: Sequence[Any], probe_batch_size: int = 32
     try:
         network = adapter.network
         stats["params"], stats["trainable_params"] = count_parameters(network)
-        probe = list(train[:probe_batch_size])
+        probe = probe_batch(train, probe_batch_size)
         inputs = adapter.forward_inputs(probe)
         stats["flops"] = count_flops(network, inputs, len(probe), len(train))
         stats["thop"] = thop_macs(network, inputs, len(probe))

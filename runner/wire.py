@@ -66,7 +66,7 @@ class RunSpec:
         sampling_interval_s: telemetry period in seconds.
         backend: ``local``, ``docker`` or ``slurm`` (recorded in the result).
         git_sha: mateval's git commit, from the orchestrator.
-        probe_batch_size: samples in the FLOP-counting probe batch.
+        probe_batch_size: samples at most in the FLOP-counting probe batch (fewer when they exceed runner.profiling.MAX_PROBE_ATOMS atoms).
         timeout_s: the wall-clock limit the orchestrator enforces (recorded only).
         num_samples: generation: crystals to generate (``None``: the task's default).
         cache_dir: where the scoring stage may cache reference-set fingerprints (``None``: no cache).

@@ -96,3 +96,21 @@ def test_profile_model_runs_each_counter_once_and_explains_the_same(monkeypatch)
     assert stats["error"] is None and stats["thop"]["comparison"] == expected
     assert calls == {"flop_counter": 0, "thop": 1}  # thop_macs' pass only; FlopCounterMode's from count_flops
     assert profiling._LAST_PASS == {}  # the network and the probe batch are not kept
+
+
+def test_probe_batch_is_capped_by_atoms():
+    """At most ``probe_batch_size`` samples, cut where the atoms would exceed the cap, never empty."""
+    from types import SimpleNamespace
+
+    from runner.profiling import MAX_PROBE_ATOMS, probe_batch
+
+    def cells(*sizes):
+        return [SimpleNamespace(structure=[0] * n) for n in sizes]
+
+    small = cells(*[5] * 40)  # perovskites: the first 32, all of them within the cap
+    assert len(probe_batch(small, 32)) == 32
+    mlearn = cells(*[64] * 40)
+    assert len(probe_batch(mlearn, 32)) == MAX_PROBE_ATOMS // 64 == 4
+    assert len(probe_batch(cells(300, 5), 32)) == 1  # a first sample over the cap alone
+    assert len(probe_batch(cells(100, 100, 100), 32, max_atoms=250)) == 2
+    assert len(probe_batch([SimpleNamespace(structure=None)] * 3, 2)) == 2
