@@ -123,7 +123,8 @@ def build(manifests: list[ModelManifest], tasks: list[str], seeds: list[int], se
     """Every (model, task, seed) to run, in order: models, then tasks, then seeds.
 
     ``tasks`` from the command line win over the grid's, which win over the model's defaults. A
-    task whose type the model does not support is left out, with a line in ``skipped``.
+    task whose type (or kind of structure: crystal or molecule, ``model.yaml`` ``structures``) the model
+    does not support is left out, with a line in ``skipped``.
 
     Raises:
         runner.tasks.UnknownTaskError: a task name not in the catalogue.
@@ -137,10 +138,16 @@ def build(manifests: list[ModelManifest], tasks: list[str], seeds: list[int], se
         overrides = {**settings.overrides, **(entry.overrides if entry else {}), **cli_overrides}
         model_sha = model_folder_sha256(manifest.folder)
         for task in model_tasks:
-            task_type = get_task(task).spec.task_type
-            if task_type not in manifest.data["task_types"]:
+            spec = get_task(task).spec
+            if spec.task_type not in manifest.data["task_types"]:
                 if skipped is not None:
-                    skipped.append(f"{manifest.name} on {task}: task type {task_type} not supported by the model")
+                    skipped.append(f"{manifest.name} on {task}: task type {spec.task_type} not supported by the model")
+                continue
+            kind = "crystal" if spec.periodic else "molecule"
+            if kind not in manifest.data.get("structures", ["crystal"]):
+                if skipped is not None:
+                    skipped.append(f"{manifest.name} on {task}: {kind}s not supported by the model "
+                                   f"(model.yaml structures: {', '.join(manifest.data.get('structures', ['crystal']))})")
                 continue
             digest = config_sha256(model_sha, task, settings, overrides)
             plan.extend(Planned(manifest, task, seed, overrides, digest) for seed in seeds)

@@ -84,6 +84,13 @@ class TaskSpec:
         grid: for spectra, the points the spectrum is given on (e.g. 51 frequencies, 0 to 1000
             cm⁻¹); ``None`` otherwise.
         grid_unit: unit of ``grid`` (``"cm^-1"``); ``None`` otherwise.
+        periodic: ``True`` (crystals: every :attr:`Sample.structure` is a periodic
+            ``pymatgen.core.Structure``) or ``False`` (molecules, e.g. QM9: every structure is a
+            non-periodic ``pymatgen.core.Molecule``, Cartesian coordinates in Å). A model takes
+            molecules only when its ``model.yaml`` lists ``structures: [..., molecule]``.
+        extensive: regression: ``True`` when the target is a sum over atoms (a total energy such
+            as QM9's U0), so that a model may read out with a sum and the baseline is the
+            per-element linear fit; ``False`` (an intensive property, the default) otherwise.
     """
 
     name: str
@@ -95,6 +102,8 @@ class TaskSpec:
     elements: tuple[str, ...] | None = None
     grid: tuple[float, ...] | None = None
     grid_unit: str | None = None
+    periodic: bool = True
+    extensive: bool = False
 
 
 @dataclass(frozen=True)
@@ -105,7 +114,8 @@ class Sample:
         id: dataset-stable identifier (for perov_5 the CMR ``material_id``), used in
             ``predictions.csv``.
         structure: a ``pymatgen.core.Structure`` (lattice in Å, fractional coordinates;
-            periodic).
+            periodic), or for a task with ``TaskSpec.periodic = False`` a
+            ``pymatgen.core.Molecule`` (Cartesian coordinates in Å, no lattice).
         target: regression: the property in ``TaskSpec.unit``; classification: 0 or 1;
             spectra: a float ``np.ndarray`` of shape ``(len(TaskSpec.grid),)``; potential: a
             dict ``{"energy": float, "forces": np.ndarray}``, the total energy of the cell in eV

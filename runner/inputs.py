@@ -5,7 +5,8 @@ by the model stage.
   dataset block>, "settings": {...}, "notes": [...]}``. ``settings`` holds what the task type's
   model call needs (``num_samples`` for generation).
 - ``train.jsonl``, ``val.jsonl``: one JSON object a line, ``{"id", "structure", "target"}``, the
-  structure as ``pymatgen.core.Structure.as_dict()`` (read back bit for bit), the target encoded by
+  structure as ``pymatgen.core.Structure.as_dict()`` (``Molecule.as_dict()`` for a non-periodic
+  task; its ``@class`` picks the class read back, bit for bit), the target encoded by
   the task type (:meth:`runner.tasks.base.TaskType.encode_target`), plus ``"info"`` when the
   sample has any (:attr:`runner.contract.Sample.info`, e.g. a configuration type; never a target);
 - ``test.jsonl``: the same without ``target``: the test targets never enter this folder.
@@ -88,7 +89,7 @@ def _task_spec(data: Any, path: Path) -> TaskSpec:
 
 
 def _samples(path: Path, decode_target, with_targets: bool) -> Iterable[Sample]:
-    from pymatgen.core import Structure
+    from pymatgen.core import Molecule, Structure
 
     from runner import safefiles
 
@@ -98,7 +99,10 @@ def _samples(path: Path, decode_target, with_targets: bool) -> Iterable[Sample]:
                 continue
             try:
                 entry = json.loads(line)
-                structure = Structure.from_dict(entry["structure"])
+                kind = entry["structure"].get("@class", "Structure") if isinstance(entry["structure"], dict) else None
+                if kind not in ("Structure", "Molecule"):
+                    raise ValueError(f"structure of @class {kind!r}, expected a pymatgen Structure or Molecule")
+                structure = (Molecule if kind == "Molecule" else Structure).from_dict(entry["structure"])
                 target = decode_target(entry["target"]) if with_targets else None
                 info = entry.get("info") or {}
                 if not isinstance(info, dict):

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from runner.contract import TaskSpec
-from runner.datasets import DatasetError, LoadedDataset, cdvae, deepmd_water, mlearn, petretto
+from runner.datasets import DatasetError, LoadedDataset, cdvae, deepmd_water, mlearn, petretto, qm9
 from runner.datasets.base import verified_sha256
 from runner.tasks.base import TaskType
 
@@ -176,6 +176,16 @@ TASKS: dict[str, TaskDefinition] = {
         label=None,
         loader=lambda variant, roots, max_samples, seed: deepmd_water.load(variant, roots, max_samples, seed),
         sha256_of=deepmd_water.data_sha256,
+    ),
+    "qm9_u0": TaskDefinition(
+        spec=TaskSpec(name="qm9_u0", task_type="regression", target="U0", unit="eV", periodic=False,
+                      extensive=True),
+        dataset=qm9.NAME,
+        description="Regression of the internal energy at 0 K (U0, eV; total, no atom references subtracted) of QM9's "
+                    "small organic molecules (Ramakrishnan et al. 2014, B3LYP/6-31G(2df,p)); non-periodic molecules.",
+        label=None,
+        loader=lambda variant, roots, max_samples, seed: qm9.load(variant, roots, max_samples, seed, "U0"),
+        sha256_of=qm9.data_sha256,
     ),
 }
 

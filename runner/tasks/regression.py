@@ -5,7 +5,10 @@ The model's ``predict`` returns one number per test crystal; the scoring stage w
 (:func:`metrics.regression_metrics`; definitions and sources in ``metrics/catalogue.yaml``).
 
 Baseline (:meth:`Regression.baseline`): the training mean predicted for every test crystal, scored
-by the same :func:`score`. Flags (:meth:`Regression.flags`): ``constant_prediction`` (every test
+by the same :func:`score`; for an extensive target (``TaskSpec.extensive``, a total energy such as
+QM9's U0) the per-element linear fit of the target on the training compositions instead
+(:func:`composition_baseline`), since a mean of totals over structures of different sizes says
+nothing. Flags (:meth:`Regression.flags`): ``constant_prediction`` (every test
 prediction the same number) and ``r2_negative`` (R² below 0: worse than predicting the test mean).
 """
 
@@ -51,6 +54,33 @@ def baseline(y_train: np.ndarray, y_true: np.ndarray) -> tuple[float, dict[str, 
     return mean, score(y_true, np.full(np.shape(y_true), mean))[0]
 
 
+def composition_baseline(train: Sequence[Sample], test: Sequence[Sample]) -> tuple[dict[str, float], np.ndarray]:
+    """The per-element linear fit of an extensive target: ``y ~ sum_e n_e * r_e`` with one
+    reference ``r_e`` per element fitted by least squares on ``train``
+    (:func:`metrics.potential.linear_reference_energies`, the "atom reference" fit of QM9 and of
+    interatomic potentials), predicted for ``test``.
+
+    Returns:
+        ``({element: r_e in the task's unit per atom}, predictions of shape (len(test),))``.
+
+    Raises:
+        ValueError: an empty training split, or a test structure with an element absent from the
+            training structures (structure and element named).
+    """
+    from pymatgen.core import Element
+
+    from metrics import potential as pm
+
+    if not train:
+        raise ValueError("the training split is empty: no per-element fit")
+    species = lambda samples: [[site.specie.symbol for site in s.structure] for s in samples]  # noqa: E731
+    elements = sorted({el for atoms in species(train) for el in atoms}, key=lambda el: Element(el).Z)
+    reference = pm.linear_reference_energies(pm.element_counts(species(train), elements),
+                                             [float(s.target) for s in train])
+    predicted = pm.linear_reference_predict(pm.element_counts(species(test), elements), reference)
+    return {el: float(r) for el, r in zip(elements, reference)}, predicted
+
+
 def flags(y_pred: np.ndarray, values: dict[str, float]) -> list[Flag]:
     """``constant_prediction`` when every entry of ``y_pred`` is the same number
     (:func:`runner.tasks.base.is_constant`), ``r2_negative`` when ``values["R2"]`` is below 0."""
@@ -79,8 +109,14 @@ class Regression(TaskType):
     def baseline(self, output: Any, train: Sequence[Sample], test: Sequence[Sample], task: TaskSpec,
                  context: ScoringContext) -> Baseline:
         y_train = np.asarray([s.target for s in train], dtype=np.float64)
-        mean, values = baseline(y_train, np.asarray([s.target for s in test], dtype=np.float64))
+        y_true = np.asarray([s.target for s in test], dtype=np.float64)
         unit = f" {task.unit}" if task.unit else ""
+        if task.extensive:
+            references, predicted = composition_baseline(train, test)
+            return Baseline(f"a per-element linear fit of {task.target} on the training compositions "
+                            f"({', '.join(f'{el} {r:.6g}' for el, r in references.items())}{unit} per atom)",
+                            score(y_true, predicted)[0], {"references": references, "n_train": int(y_train.size)})
+        mean, values = baseline(y_train, y_true)
         return Baseline(f"the training mean of {task.target} ({mean:.6g}{unit}) for every crystal", values,
                         {"value": mean, "n_train": int(y_train.size)})
 

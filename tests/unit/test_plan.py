@@ -98,3 +98,10 @@ def test_resume_keeps_runs_whose_data_is_missing(tmp_path, baseline):
     published(tmp_path, runs[0])
     todo, _ = plan.drop_completed(runs, plan.Settings(), [tmp_path / "no-data"], results.run_dirs(tmp_path))
     assert todo == runs
+
+
+def test_molecular_tasks_are_skipped_for_crystal_models(baseline):
+    skipped = []
+    runs = plan.build([baseline], ["qm9_u0", "perov5_heat_ref"], [0], plan.Settings(), {}, None, skipped)
+    assert [r.task for r in runs] == ["perov5_heat_ref"]
+    assert skipped == ["mean_baseline on qm9_u0: molecules not supported by the model (model.yaml structures: crystal)"]

@@ -112,3 +112,65 @@ def triplets(edge_index: Tensor, num_nodes: int) -> tuple[Tensor, Tensor, Tensor
     idx_k = row[idx_kj]
     mask = idx_i != idx_k  # remove i == k triplets
     return col, row, idx_i[mask], idx_j[mask], idx_k[mask], idx_kj[mask], idx_ji[mask]
+
+
+#: Positions (Å) of the three filler atoms that carry a padded batch's filler edges and triplets:
+#: far from every molecule, 1 Å apart at a right angle, so that filler distances and angles are
+#: finite and have finite gradients.
+FILLER_POSITIONS = ((1.0e4, 0.0, 0.0), (1.0e4 + 1.0, 0.0, 0.0), (1.0e4 + 1.0, 1.0, 0.0))
+
+
+def pad_graph(z: Tensor, pos: Tensor, batch: Tensor, num_graphs: int, cutoff: float, max_num_neighbors: int,
+              atoms: int, edges: int, num_triplets: int) -> dict[str, Tensor]:
+    """One batch of molecules with fixed shapes: ``atoms`` atoms, ``edges`` edges and
+    ``num_triplets`` triplets whatever the molecules, so that every batch has the same tensor
+    shapes (what the DimeNet++ ports to static-shape accelerators do).
+
+    The real atoms come first; the rest are filler atoms (``z = 1``, the first three at
+    :data:`FILLER_POSITIONS`, the others on top of the first) in an extra molecule
+    ``num_graphs``, whose output the caller drops. Filler edges are ``f1 -> f0`` (and one
+    ``f2 -> f1``), filler triplets ``f2 -> f1 -> f0``: they only touch filler atoms, so the real
+    molecules' outputs are exactly the unpadded ones.
+
+    Args:
+        z: ``(n,)`` atomic numbers of the real atoms; pos: ``(n, 3)`` Å; batch: ``(n,)`` sorted
+            molecule index in ``[0, num_graphs)``.
+        cutoff, max_num_neighbors: as :func:`radius_graph`.
+        atoms, edges, num_triplets: the fixed sizes; ``atoms >= n + 3``, ``edges >= n_edges + 2``,
+            ``num_triplets >= n_triplets + 1``.
+
+    Returns:
+        ``{"z", "pos", "batch", "edge_index", "triplets"}``: ``(atoms,)``, ``(atoms, 3)``,
+        ``(atoms,)``, ``(2, edges)`` and the 7-tuple of :func:`triplets` with ``edges``-long
+        ``i``/``j`` and ``num_triplets``-long triplet indices.
+
+    Raises:
+        ValueError: a fixed size is too small for the batch (which size, needed and given).
+    """
+    n = z.numel()
+    edge_index = radius_graph(pos, cutoff, batch, max_num_neighbors=max_num_neighbors)
+    trip = triplets(edge_index, num_nodes=n)
+    needed = {"atoms": (n + 3, atoms), "edges": (edge_index.size(1) + 2, edges),
+              "triplets": (trip[2].numel() + 1, num_triplets)}
+    for what, (need, given) in needed.items():
+        if need > given:
+            raise ValueError(f"padded batch: {need} {what} needed (with the filler), only {given} fixed")
+    f0, f1, f2 = n, n + 1, n + 2
+    device = pos.device
+    filler_pos = torch.tensor(FILLER_POSITIONS, dtype=pos.dtype, device=device)
+    pad_pos = torch.cat([pos, filler_pos, filler_pos[:1].expand(atoms - n - 3, 3)])
+    pad_z = torch.cat([z, torch.ones(atoms - n, dtype=z.dtype, device=device)])
+    pad_batch = torch.cat([batch, torch.full((atoms - n,), num_graphs, dtype=batch.dtype, device=device)])
+    e = edge_index.size(1)
+    filler_edges = torch.tensor([[f2] + [f1] * (edges - e - 1), [f1] + [f0] * (edges - e - 1)],
+                                dtype=edge_index.dtype, device=device)
+    pad_edges = torch.cat([edge_index, filler_edges], dim=1)
+    t = trip[2].numel()
+
+    def fill(x: Tensor, value: int, size: int) -> Tensor:
+        return torch.cat([x, torch.full((size - x.numel(),), value, dtype=x.dtype, device=device)])
+
+    # edge e + 1 is f1 -> f0 (ji), edge e is f2 -> f1 (kj)
+    pad_trip = (pad_edges[1], pad_edges[0], fill(trip[2], f0, num_triplets), fill(trip[3], f1, num_triplets),
+                fill(trip[4], f2, num_triplets), fill(trip[5], e, num_triplets), fill(trip[6], e + 1, num_triplets))
+    return {"z": pad_z, "pos": pad_pos, "batch": pad_batch, "edge_index": pad_edges, "triplets": pad_trip}
