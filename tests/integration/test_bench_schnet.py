@@ -7,6 +7,7 @@ import math
 
 import pytest
 
+from tests.integration.molecule_bench import bench_small_qm9
 from tests.integration.potential_bench import bench_small_mlearn_si
 
 pytestmark = pytest.mark.slow
@@ -15,3 +16,8 @@ pytestmark = pytest.mark.slow
 def test_bench_schnet_on_a_small_mlearn_si_subset(tmp_path):
     result = bench_small_mlearn_si(tmp_path, "schnet", ["n_atom_basis=16", "n_interactions=2"], "schnetpack")
     assert math.isfinite(result["history"][0]["val_loss"])
+
+
+def test_bench_schnet_on_qm9_molecules(tmp_path):
+    result = bench_small_qm9(tmp_path, "schnet", ["n_atom_basis=16", "n_interactions=2", "epochs=2"])
+    assert result["history"][0]["loss_name"] == "MSE of U0 (eV^2)"

@@ -165,9 +165,11 @@ class SchNetAdapter(ModelAdapter):
 
     def __init__(self, task: TaskSpec, hyperparameters: Mapping[str, Any], device: Any, seed: int):
         super().__init__(task, hyperparameters, device, seed)
-        if task.task_type != "potential":
-            raise ValueError(f"task type {task.task_type!r} of task {task.name!r} is not supported by SchNet "
-                             "(supported: potential)")
+        self.regression = task.task_type == "regression"
+        if not (task.task_type == "potential" or (self.regression and not task.periodic and task.extensive)):
+            raise ValueError(f"task {task.name!r} ({task.task_type}, periodic={task.periodic}, "
+                             f"extensive={task.extensive}) is not supported by SchNet here (supported: potential; "
+                             "regression of an extensive property of molecules, e.g. qm9_u0)")
         missing = [name for name in HYPERPARAMETERS if name not in self.hyperparameters]
         if missing:
             raise ValueError(f"missing hyperparameter(s): {', '.join(missing)}")
@@ -196,11 +198,23 @@ class SchNetAdapter(ModelAdapter):
             props.n_atoms: torch.tensor([len(structure)]),
             props.Z: torch.from_numpy(numbers),
             props.R: torch.from_numpy(np.asarray(structure.cart_coords, dtype=np.float64).copy()),
-            props.cell: torch.from_numpy(np.asarray(structure.lattice.matrix, dtype=np.float64).copy()).view(-1, 3, 3),
-            props.pbc: torch.tensor([list(getattr(structure.lattice, "pbc", (True, True, True)))]).view(-1, 3),
+            # a Molecule (non-periodic task) has no lattice: a zero cell and no periodicity, as
+            # schnetpack's AtomsConverter writes for an ase.Atoms without a cell
+            props.cell: (torch.from_numpy(np.asarray(structure.lattice.matrix, dtype=np.float64).copy()).view(-1, 3, 3)
+                         if hasattr(structure, "lattice") else torch.zeros((1, 3, 3), dtype=torch.float64)),
+            props.pbc: torch.tensor([list(getattr(structure.lattice, "pbc", (True, True, True)))
+                                     if hasattr(structure, "lattice") else [False, False, False]]).view(-1, 3),
             props.idx: torch.tensor([index]),
         }
-        if with_target:
+        if with_target and not isinstance(sample.target, Mapping):  # regression: the property, under "energy"
+            try:
+                value = float(sample.target)
+            except (TypeError, ValueError):
+                raise ValueError(f"sample {sample.id!r}: target must be a number, got {type(sample.target).__name__}") from None
+            if not np.isfinite(value):
+                raise ValueError(f"sample {sample.id!r}: non-finite target")
+            inputs["energy"] = torch.tensor([value], dtype=torch.float64)
+        elif with_target:
             target = sample.target
             if not isinstance(target, Mapping) or "energy" not in target or "forces" not in target:
                 raise ValueError(f"sample {sample.id!r}: target must be a mapping with 'energy' (eV) and "
@@ -276,8 +290,8 @@ class SchNetAdapter(ModelAdapter):
             representation=representation,
             input_modules=[spk.atomistic.PairwiseDistances()],
             output_modules=[spk.atomistic.Atomwise(n_in=int(hp["n_atom_basis"]), n_layers=int(hp["n_output_layers"]),
-                                                   output_key="energy", aggregation_mode="sum"),
-                            spk.atomistic.Forces(energy_key="energy", force_key="forces")],
+                                                   output_key="energy", aggregation_mode="sum")]
+            + ([] if self.regression else [spk.atomistic.Forces(energy_key="energy", force_key="forces")]),
             postprocessors=[spk.transform.CastTo64(), add])
 
     def _task(self, model, with_val: bool) -> spk.task.AtomisticTask:
@@ -287,10 +301,13 @@ class SchNetAdapter(ModelAdapter):
             return {"mae": torchmetrics.regression.MeanAbsoluteError(),
                     "rmse": torchmetrics.regression.MeanSquaredError(squared=False)}
 
-        outputs = [spk.task.ModelOutput(name="energy", loss_fn=nn.MSELoss(), loss_weight=float(hp["energy_weight"]),
-                                        metrics=metrics()),
-                   spk.task.ModelOutput(name="forces", loss_fn=nn.MSELoss(), loss_weight=float(hp["forces_weight"]),
-                                        metrics=metrics())]
+        if self.regression:  # one property: its MSE alone (schnetpack's qm9_atomwise experiment)
+            outputs = [spk.task.ModelOutput(name="energy", loss_fn=nn.MSELoss(), loss_weight=1.0, metrics=metrics())]
+        else:
+            outputs = [spk.task.ModelOutput(name="energy", loss_fn=nn.MSELoss(), loss_weight=float(hp["energy_weight"]),
+                                            metrics=metrics()),
+                       spk.task.ModelOutput(name="forces", loss_fn=nn.MSELoss(), loss_weight=float(hp["forces_weight"]),
+                                            metrics=metrics())]
         scheduler = {}
         if with_val:  # ReduceLROnPlateau monitors val_loss; without validation data there is none
             # torch's class, not schnetpack.train.ReduceLROnPlateau: that one passes ``verbose``, which
@@ -328,8 +345,9 @@ class SchNetAdapter(ModelAdapter):
         self.model = self._build(mean, atomrefs)
         task = self._task(self.model, with_val=bool(val_items))
         hp = self.hp
-        reporter = _EpochReporter(on_epoch_end, f"MSE energy/forces (eV^2; energy_weight={hp['energy_weight']}, "
-                                                f"forces_weight={hp['forces_weight']})")
+        reporter = _EpochReporter(on_epoch_end, f"MSE of {self.task.target} ({self.task.unit}^2)" if self.regression else
+                                  f"MSE energy/forces (eV^2; energy_weight={hp['energy_weight']}, "
+                                  f"forces_weight={hp['forces_weight']})")
         callbacks: list[pl.Callback] = []
         if float(hp["ema_decay"]) > 0:
             callbacks.append(spk.train.ExponentialMovingAverage(decay=float(hp["ema_decay"])))
@@ -356,11 +374,15 @@ class SchNetAdapter(ModelAdapter):
             batch = spk.data.loader._atoms_collate_fn(items[start:start + int(self.hp["batch_size"])])
             yield {key: value.to(self.device) for key, value in batch.items()}
 
-    def predict(self, samples: Sequence[Sample]) -> list[dict[str, Any]]:
+    def predict(self, samples: Sequence[Sample]) -> list[dict[str, Any]] | np.ndarray:
         if self.model is None:
             raise RuntimeError("predict() before fit()")
         out: list[dict[str, Any]] = []
         self.model.eval()
+        if self.regression:
+            values = [self.model(batch)["energy"].detach().cpu().double().numpy()
+                      for batch in self._batches(samples, "SchNet neighbour lists (predict)")]
+            return np.concatenate(values) if values else np.zeros(0)
         for batch in self._batches(samples, "SchNet neighbour lists (predict)"):
             result = self.model(batch)  # forces need autograd: no torch.no_grad here
             energies = result["energy"].detach().cpu().double().numpy()
