@@ -260,3 +260,27 @@ def test_containerized_interatomic_potential_run(client, images, model, tmp_path
     assert set(result["metrics"]) == set(catalogue.names("potential"))
     assert result["model_stats"]["params"] > 0
     assert (run_dir / result["files"]["predictions_extxyz"]).is_file()
+
+
+def _molecular_models() -> list[str]:
+    from orchestrator import registry
+
+    return [name for name in registry.model_names() if "molecule" in registry.get_model(name).data.get("structures", [])]
+
+
+@pytest.mark.parametrize("model", _molecular_models())
+def test_containerized_molecular_run(client, images, model, tmp_path):
+    """Each model that takes molecules (DimeNet++, SchNet) learns QM9's U0 in its container on the
+    embedded QM9 molecules and ends ok, scored on the host beside the per-element linear baseline."""
+    from orchestrator.images import LOCAL_BASE_IMAGE, ensure_model_image
+    from orchestrator import registry
+
+    image, _ = ensure_model_image(client, registry.get_model(model).folder, model, LOCAL_BASE_IMAGE, None)
+    out = run_mateval(["bench", "--backend", "docker", "--base-image", "mateval/local-base:latest", "--results-dir",
+                       str(tmp_path), "--model", model, "--task", "qm9_u0", "--max-samples", "train=12,val=2,test=4",
+                       "--set", "epochs=1", "--no-report", "--quiet"], cwd=REPO_ROOT, timeout=1800)
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
+    result = read_result(only_run(tmp_path) / "result.json")
+    assert result["status"] == "ok" and result["backend"] == "docker", result.get("error")
+    assert result["container"]["image_id"] == image.id
+    assert result["metrics"]["MAE"] > 0 and "per-element linear fit" in result["baseline"]["predictor"]
