@@ -115,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--profile", default=None, choices=("bench", "paper"),
                        help="'bench' (default): model.yaml's bench_hyperparameters (e.g. fewer epochs); 'paper': paper defaults")
     bench.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="override a hyperparameter")
-    bench.add_argument("--protocol", default="task", choices=("task", "matbench"),
+    bench.add_argument("--protocol", default=None, choices=("task", "matbench"),
                        help="'task' (default): the task's own train/val/test split; 'matbench': Matbench's "
                        "5-fold cross-validation (regression and classification tasks): the task's train+val+test "
                        "rows pooled in that order (or Matbench's own file $MATEVAL_DATA/matbench/<task>.json.gz "
@@ -338,7 +338,8 @@ def _plan(args: argparse.Namespace):
         overrides=dict(grid.overrides) if grid else {},
         max_samples=_given(args.max_samples, grid and grid.max_samples),
         num_samples=_given(args.num_samples, grid and grid.num_samples),
-        timeout_s=_given(args.timeout, grid and grid.timeout_s), protocol=args.protocol)
+        timeout_s=_given(args.timeout, grid and grid.timeout_s),
+        protocol=_given(args.protocol, grid and grid.protocol, "task"))
     seeds = args.seed or (list(grid.seeds) if grid else [0])
     skipped: list[str] = []
     planned = plan.build(manifests, args.task, seeds, settings, parse_assignments(args.set, "--set"), grid, skipped)

@@ -7,6 +7,14 @@ part, and mean ± standard deviation over the folds (``matbench.constants``: ``K
 Matbench hands the training part of a fold to the model whole; a model that needs a validation set
 draws it from that part itself. mateval draws it with the run's seed (:func:`validation_split`), so
 the test part of every fold is exactly Matbench's.
+
+``mateval bench --protocol matbench`` (:mod:`orchestrator.plan`) makes one run per fold; the prepare
+and scoring stages both call :func:`apply` from :func:`runner.prepare.load_task_data` (the one hook),
+so both see the same fold. The pool is the task's train, val and test rows in that order
+(:func:`pool`), or, when Matbench's own dataset file for the task lies in a data directory
+(``<root>/matbench/<matbench task>.json.gz``, :data:`OFFICIAL_TASKS`), that file's rows with
+Matbench's ids (:func:`read_official`, :func:`mbid`). Only regression and classification tasks
+(:func:`check_protocol`).
 """
 
 from __future__ import annotations

@@ -201,3 +201,28 @@ def file_sha256_of(path):
     from runner.datasets import file_sha256
 
     return file_sha256(path)
+
+
+def test_grid_file_protocol_field(tmp_path):
+    from orchestrator.grid import GridError, load_grid
+
+    path = tmp_path / "grid.yaml"
+    path.write_text("models: [matformer]\ntasks: [mp20_is_metal]\nprotocol: matbench\n")
+    assert load_grid(path).protocol == "matbench"
+    path.write_text("models: [matformer]\nprotocol: kfold\n")
+    with pytest.raises(GridError, match="protocol"):
+        load_grid(path)
+
+
+def test_classification_export_scores_agree_with_matbench():
+    """Our per-fold classification scores against matbench.data_ops.score_array on the
+    probabilities of a real task's labels (the mp_20 subset's is_metal)."""
+    matbench_package()
+    from matbench.data_ops import score_array
+
+    from orchestrator.export_matbench import classification_scores
+
+    samples = get_task("mp20_is_metal").load("subset", [DATA]).splits["test"]
+    y = np.array([s.target for s in samples])
+    p = np.random.default_rng(0).uniform(size=len(y)) * 0.5 + 0.5 * y  # an informative score in [0, 1]
+    assert classification_scores(y, p) == pytest.approx(score_array(y.astype(bool), p.tolist(), "classification"))
