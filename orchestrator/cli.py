@@ -380,7 +380,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
             console.print(f"mateval: resume: {directory.name} skipped, its result cannot be read: {reason}",
                           markup=False)
         for item, directory in already:
-            console.print(f"mateval: resume: {item.manifest.name} on {item.task} seed {item.seed} already ok in "
+            fold = "" if item.fold is None else f" fold {item.fold}"
+            console.print(f"mateval: resume: {item.manifest.name} on {item.task} seed {item.seed}{fold} already ok in "
                           f"{directory.name}; not run again", markup=False)
         kept = [directory for _, directory in already]
     if not planned:
