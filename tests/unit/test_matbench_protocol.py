@@ -226,3 +226,18 @@ def test_classification_export_scores_agree_with_matbench():
     y = np.array([s.target for s in samples])
     p = np.random.default_rng(0).uniform(size=len(y)) * 0.5 + 0.5 * y  # an informative score in [0, 1]
     assert classification_scores(y, p) == pytest.approx(score_array(y.astype(bool), p.tolist(), "classification"))
+
+
+def test_bench_refuses_other_task_types_before_any_run(tmp_path, capsys):
+    import signal
+
+    from orchestrator.cli import main
+
+    handler = signal.getsignal(signal.SIGTERM)  # main() installs its own
+    try:
+        code = main(["bench", "--model", "matformer", "--task", "phonon_dos", "--protocol", "matbench",
+                     "--backend", "local", "--results-dir", str(tmp_path / "r"), "--no-report", "--quiet"])
+    finally:
+        signal.signal(signal.SIGTERM, handler)
+    assert code == 2 and "phonon_dos is a spectra task" in capsys.readouterr().out
+    assert not (tmp_path / "r").exists()
