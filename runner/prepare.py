@@ -62,7 +62,8 @@ def load_task_data(spec: RunSpec) -> TaskData:
         matbench.check_protocol(spec.protocol, definition.spec.name, definition.spec.task_type)
         if spec.fold is None:
             raise matbench.ProtocolError(f"run spec {spec.run_id}: protocol {spec.protocol} needs a fold (0 to 4)")
-        whole = definition.load(spec.data_variant, roots, None, seed=spec.seed)
+        official = matbench.official_file(definition.spec.name, roots)  # Matbench's own rows: no other load
+        whole = None if official is not None else definition.load(spec.data_variant, roots, None, seed=spec.seed)
         dataset = matbench.apply(definition.spec.name, definition.spec.task_type, whole, int(spec.fold),
                                  int(spec.seed), definition.holdout_fraction or matbench.DEFAULT_VAL_FRACTION,
                                  roots, spec.max_samples)

@@ -225,13 +225,14 @@ def apply(task: str, task_type: str, dataset, fold: int, seed: int, fraction: fl
     :class:`runner.datasets.LoadedDataset` whose splits are fold ``fold`` of the pooled rows (see
     :func:`pool`, :func:`fold_splits`), truncated to ``max_samples`` after the fold is drawn (so a
     truncated test split is a part of Matbench's). With Matbench's own file for the task
-    (:func:`official_file`) its rows are the pool instead of ``dataset``'s.
+    (:func:`official_file`) its rows are the pool instead of ``dataset``'s (``dataset`` may then be
+    ``None``).
 
     The returned dataset's ``protocol`` block goes into the result's ``dataset.protocol``.
 
     Raises:
         ProtocolError, runner.datasets.DatasetError: as :func:`check_protocol`, :func:`fold_splits`,
-            :func:`read_official`, :func:`pool`.
+            :func:`read_official`, :func:`pool`; ``dataset`` is ``None`` without Matbench's file.
     """
     from runner.datasets import LoadedDataset
     from runner.datasets.base import file_sha256, truncate_splits
@@ -244,6 +245,8 @@ def apply(task: str, task_type: str, dataset, fold: int, seed: int, fraction: fl
         sha256 = {official.name: file_sha256(official)}
         source = f"the rows of Matbench's {official.name} in file order"
         notes = []
+    elif dataset is None:
+        raise ProtocolError(f"{task}: no dataset given and no Matbench file for it in the data directories")
     else:
         samples = pool(dataset.splits)
         name, variant, path, sha256 = dataset.name, dataset.variant, dataset.path, dict(dataset.sha256)
@@ -261,4 +264,4 @@ def apply(task: str, task_type: str, dataset, fold: int, seed: int, fraction: fl
                          split_description=description, notes=notes, protocol={"name": "matbench", "fold": int(fold), "n_folds": MATBENCH_KFOLD["n_splits"],
                        "pool_size": len(samples), "validation_fraction": float(fraction),
                        "matbench_task": OFFICIAL_TASKS[task][0] if official is not None else None,
-                       "official_rows": official is not None, "source_dataset": dataset.name})
+                       "official_rows": official is not None, "source_dataset": dataset.name if dataset is not None else None})

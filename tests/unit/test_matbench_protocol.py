@@ -186,7 +186,7 @@ def test_official_file_rows_and_ids_replace_the_pool(mp20, tmp_path):
     real mp_20 rows (the first 40 of the pool)."""
     rows = matbench.pool(mp20.splits)[:40]
     official = write_official(tmp_path / "matbench" / "matbench_mp_e_form.json.gz", rows, "e_form", "regression")
-    data = load_task_data(spec(fold=1, roots=(tmp_path, DATA)))
+    data = load_task_data(spec(fold=1, roots=(tmp_path,)))  # the mp_20 files are not needed then
     test = folds(40)[1][1]
     assert [s.id for s in data.dataset.splits["test"]] == [f"mb-mp-e-form-{i + 1:02d}" for i in test]
     assert [s.target for s in data.dataset.splits["test"]] == [rows[i].target for i in test]
