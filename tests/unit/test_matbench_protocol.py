@@ -241,3 +241,29 @@ def test_bench_refuses_other_task_types_before_any_run(tmp_path, capsys):
         signal.signal(signal.SIGTERM, handler)
     assert code == 2 and "phonon_dos is a spectra task" in capsys.readouterr().out
     assert not (tmp_path / "r").exists()
+
+
+def test_resume_tells_the_folds_apart(tmp_path):
+    """An ok fold 2 is skipped by --resume; the other folds, and the run on the task's own split, are not."""
+    from orchestrator import plan, results
+    from runner.manifest import load_manifest
+    from runner.result import base_result, write_result
+    from tests.conftest import FIXTURE_MODELS
+
+    manifest = load_manifest(FIXTURE_MODELS / "mean_baseline")
+    settings = plan.Settings(protocol="matbench")
+    runs = plan.build([manifest], ["perov5_heat_ref"], [0], settings, {})
+    item = runs[2]
+    run = RunSpec(run_id=results.new_run_id("mean_baseline", item.task, 0, item.fold), model="mean_baseline",
+                  model_dir=str(manifest.folder), task=item.task, config_sha256=item.config_sha256,
+                  protocol="matbench", fold=item.fold)
+    staging = results.prepare(tmp_path, run)
+    result = base_result(run) | {"status": "ok", "metrics": {"MAE": 0.1}}
+    result["task"]["name"] = item.task
+    result["dataset"]["sha256"] = get_task(item.task).data_sha256("subset", [DATA])
+    write_result(staging, result)
+    done = results.publish(staging, tmp_path)
+    todo, skipped = plan.drop_completed(runs, settings, [DATA], results.run_dirs(tmp_path))
+    assert skipped == [(item, done)] and [p.fold for p in todo] == [0, 1, 3, 4]
+    own = plan.build([manifest], ["perov5_heat_ref"], [0], plan.Settings(), {})
+    assert plan.drop_completed(own, plan.Settings(), [DATA], results.run_dirs(tmp_path))[0] == own
