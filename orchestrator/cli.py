@@ -4,6 +4,7 @@
 ``mateval report``                     render the HTML report of the runs in the results directory
 ``mateval models``                     list models and tasks
 ``mateval check-result FILE...``       validate result files against the schema
+``mateval export --format matbench``   write the folds of ``--protocol matbench`` runs as Matbench's results.json.gz
 """
 
 from __future__ import annotations
@@ -114,6 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--profile", default=None, choices=("bench", "paper"),
                        help="'bench' (default): model.yaml's bench_hyperparameters (e.g. fewer epochs); 'paper': paper defaults")
     bench.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="override a hyperparameter")
+    bench.add_argument("--protocol", default=None, choices=("task", "matbench"),
+                       help="'task' (default): the task's own train/val/test split; 'matbench': Matbench's "
+                       "5-fold cross-validation (regression and classification tasks): the task's train+val+test "
+                       "rows pooled in that order (or Matbench's own file $MATEVAL_DATA/matbench/<task>.json.gz "
+                       "for a task that has one), one run per fold, validation drawn from the fold's training part "
+                       "with the seed; the summary shows mean ± std over the folds; see 'mateval export'")
     bench.add_argument("--max-samples", type=max_samples_argument, default=None, metavar="train=N,val=N,test=N",
                        help="keep only the first N samples of a split (smoke runs)")
     bench.add_argument("--interval", type=numeric.argument(numeric.INTERVAL), default=1.0,
@@ -133,6 +140,18 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("-o", "--output", default=None, help="output HTML file (default: <results-dir>/report.html)")
 
     sub.add_parser("models", help="list models and tasks")
+
+    export = sub.add_parser("export", help="export the folds of --protocol matbench runs in Matbench's "
+                            "results.json.gz format (matbench.bench.MatbenchBenchmark)")
+    export.add_argument("runs", nargs="*", help="run directories (default: every --protocol matbench run in "
+                        "--results-dir; runs of another protocol named here are an error)")
+    export.add_argument("--format", required=True, choices=("matbench",), help="the format: matbench")
+    export.add_argument("--results-dir", default="results")
+    export.add_argument("--model", default=None, help="the model to export when the runs hold several")
+    export.add_argument("--seed", type=numeric.argument(numeric.SEED), default=None,
+                        help="the seed to export when the runs hold several")
+    export.add_argument("-o", "--output", default=None,
+                        help="output file (default: <results-dir>/results.json.gz; gzip-compressed JSON)")
 
     build = sub.add_parser("build", help="build the Docker images of models (base image first)")
     build.add_argument("--model", required=True, help="model name, comma-separated names, or 'all'")
@@ -177,8 +196,9 @@ def summary_rows(records) -> list[dict[str, Any]]:
             continue
         result = record.result
         baseline = result.get("baseline") if isinstance(result.get("baseline"), dict) else None
+        seed = record.seed if record.fold is None else f"{record.seed} fold {record.fold}"
         rows.append({"run_id": record.run_id, "model": record.display_name, "task": record.task,
-                     "task_type": record.task_type, "seed": record.seed, "status": record.status,
+                     "task_type": record.task_type, "seed": seed, "status": record.status,
                      "duration (s)": result["resources"]["overall"].get("duration (s)"),
                      "metrics": record.metrics, "error": record.error_message,
                      "baseline": (baseline or {}).get("metrics") if baseline else None,
@@ -318,7 +338,8 @@ def _plan(args: argparse.Namespace):
         overrides=dict(grid.overrides) if grid else {},
         max_samples=_given(args.max_samples, grid and grid.max_samples),
         num_samples=_given(args.num_samples, grid and grid.num_samples),
-        timeout_s=_given(args.timeout, grid and grid.timeout_s))
+        timeout_s=_given(args.timeout, grid and grid.timeout_s),
+        protocol=_given(args.protocol, grid and grid.protocol, "task"))
     seeds = args.seed or (list(grid.seeds) if grid else [0])
     skipped: list[str] = []
     planned = plan.build(manifests, args.task, seeds, settings, parse_assignments(args.set, "--set"), grid, skipped)
@@ -359,7 +380,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
             console.print(f"mateval: resume: {directory.name} skipped, its result cannot be read: {reason}",
                           markup=False)
         for item, directory in already:
-            console.print(f"mateval: resume: {item.manifest.name} on {item.task} seed {item.seed} already ok in "
+            fold = "" if item.fold is None else f" fold {item.fold}"
+            console.print(f"mateval: resume: {item.manifest.name} on {item.task} seed {item.seed}{fold} already ok in "
                           f"{directory.name}; not run again", markup=False)
         kept = [directory for _, directory in already]
     if not planned:
@@ -503,6 +525,25 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """``mateval export --format matbench``: see :mod:`orchestrator.export_matbench`."""
+    from orchestrator.export_matbench import ExportError, export
+
+    explicit = [Path(p) for p in args.runs]
+    dirs = explicit or results.run_dirs(Path(args.results_dir))
+    output = Path(args.output) if args.output else Path(args.results_dir) / "results.json.gz"
+    try:
+        path, lines = export(read_runs(dirs), output, explicit=bool(explicit), model=args.model, seed=args.seed,
+                             git_sha=registry.git_sha())
+    except ExportError as exc:
+        console.print(f"mateval: export: {exc}", markup=False, soft_wrap=True)
+        return 2
+    for line in lines:
+        console.print(f"mateval: {line}", markup=False, soft_wrap=True)
+    console.print(f"export: {path}", markup=False)
+    return 0
+
+
 def cmd_models(_: argparse.Namespace) -> int:
     """``mateval models``: models with their task types and default tasks; then the task catalogue."""
     table = Table(title="models")
@@ -621,7 +662,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     args = build_parser().parse_args(argv)
     handler = {"bench": cmd_bench, "report": cmd_report, "models": cmd_models, "check-result": cmd_check_result,
-               "build": cmd_build, "local-base-image": cmd_local_base_image, "local-slurm": cmd_local_slurm}
+               "build": cmd_build, "export": cmd_export, "local-base-image": cmd_local_base_image, "local-slurm": cmd_local_slurm}
     return handler[args.command](args)
 
 

@@ -48,6 +48,10 @@ ROOT_LOCK = REPO_ROOT / "requirements.lock"
 STAMP = "mateval-env.json"
 #: what runs a model's tests beside its environment (versions from requirements.lock)
 TEST_TOOLS = ("pytest", "pluggy", "iniconfig", "packaging", "pygments", "hypothesis", "attrs", "sortedcontainers")
+#: matbench, only to check ``mateval export --format matbench`` files in tests: installed with
+#: ``--no-deps`` beside .venv (matbench 0.6 pins scipy 1.7.3 and scikit-learn 1.0.1; it imports
+#: matminer's dataset metadata and six, nothing else of their stacks)
+MATBENCH_TOOLS = ("matbench==0.6", "matminer==0.7.4", "six==1.17.0")
 _PIP_SHOWN = re.compile(r"^(Collecting|Installing collected|Successfully installed|ERROR|No broken)")
 
 
@@ -286,6 +290,31 @@ def ensure_test_tools(say: Callable[[str], None] = print) -> Path:
     return folder
 
 
+def ensure_matbench_tools(say: Callable[[str], None] = print) -> Path:
+    """A folder with :data:`MATBENCH_TOOLS` (``--no-deps``) for ``sys.path``, so that tests can
+    load exported files with ``matbench.bench.MatbenchBenchmark``; created once.
+
+    Raises:
+        ModelEnvError: pip failed (no index reachable), pip's output named.
+    """
+    requirements = list(MATBENCH_TOOLS)
+    sha = hashlib.sha256(("\n".join(requirements) + platform.python_version()).encode()).hexdigest()[:16]
+    folder = envs_root() / f"matbench-tools-{sha}"
+    if (folder / STAMP).is_file():
+        return folder
+    with _locked(folder.with_name(folder.name + ".lock")):
+        if (folder / STAMP).is_file():
+            return folder
+        tmp = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        say(f"installing {', '.join(requirements)} (--no-deps) into {folder}")
+        _pip(Path(sys.executable), ["--no-deps", "--target", str(tmp), *requirements], "matbench tools", say)
+        (tmp / STAMP).write_text(json.dumps({"requirements": requirements}, allow_nan=False) + "\n")
+        shutil.rmtree(folder, ignore_errors=True)
+        os.rename(tmp, folder)
+    return folder
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m orchestrator.envs python MODEL`` | ``test-tools`` | ``list``."""
     from orchestrator.registry import get_model
@@ -295,11 +324,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     py = sub.add_parser("python", help="print the model environment's python (created on first use)")
     py.add_argument("model")
     sub.add_parser("test-tools", help="print the folder holding pytest and hypothesis for model tests")
+    sub.add_parser("matbench-tools", help="print the folder holding matbench (tests of mateval export)")
     args = parser.parse_args(argv)
     log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731 - stdout carries the answer
     try:
         if args.command == "python":
             print(ensure(get_model(args.model).folder, log).python)
+        elif args.command == "matbench-tools":
+            print(ensure_matbench_tools(log))
         else:
             print(ensure_test_tools(log))
     except ModelEnvError as exc:

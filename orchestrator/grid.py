@@ -11,6 +11,7 @@ A grid file (``mateval bench --grid FILE``; see ``examples/grid-small.yaml``)::
     set: {epochs: 2}              # optional hyperparameter overrides for every model
     max_samples: {train: 200, val: 50, test: 100}   # optional
     num_samples: 100              # optional: generation tasks
+    protocol: matbench            # optional: task (default, the task's split) | matbench (5 folds)
     timeout_s: 1800               # optional per-run limit (seconds)
     backend: slurm                # optional: auto | local | docker | slurm
     slurm: {partition: gpu, time: 60, gpus: 1}     # optional: see orchestrator.backends.slurm
@@ -63,6 +64,7 @@ class Grid:
     timeout_s: float | None = None
     backend: str | None = None
     slurm: dict[str, Any] = field(default_factory=dict)
+    protocol: str | None = None
 
 
 def _names(value: str | list[str] | None) -> tuple[str, ...] | None:
@@ -120,7 +122,7 @@ def load_grid(path: str | Path) -> Grid:
                 tasks=_names(document.get("tasks")), seeds=tuple(seeds), data=document.get("data"),
                 profile=document.get("profile"), overrides=dict(document.get("set") or {}),
                 max_samples=max_samples, num_samples=num_samples, timeout_s=timeout_s, backend=document.get("backend"),
-                slurm=dict(document.get("slurm") or {}))
+                slurm=dict(document.get("slurm") or {}), protocol=document.get("protocol"))
 
 
 __all__ = ["Grid", "GridError", "GridModel", "load_grid", "read_yaml"]

@@ -4,7 +4,11 @@ them ``--resume`` can skip.
 A run is identified for ``--resume`` by its model, task and seed, the sha256 of the dataset files
 it reads (``dataset.sha256`` in the result) and ``config_sha256``: a content hash of the model
 folder (code, ``model.yaml``, Dockerfile, locks) and of every setting that changes what is computed
-(data variant, profile, hyperparameter overrides, sample limits, number of generated crystals).
+(data variant, profile, hyperparameter overrides, sample limits, number of generated crystals,
+the evaluation protocol). Under ``--protocol matbench`` each (model, task, seed) is planned as 5
+runs, one per Matbench fold (:mod:`runner.protocols.matbench`); the fold is part of a run's identity
+but not of ``config_sha256``, so the 5 folds of one configuration share it and the summary keeps
+them together.
 Telemetry interval, backend and time limit are not part of it: they change how a run is measured
 or where it runs, not its scores.
 """
@@ -41,6 +45,7 @@ class Planned:
         seed: the seed.
         overrides: hyperparameter overrides (grid, then model entry, then ``--set``).
         config_sha256: see the module docstring.
+        fold: the Matbench fold (0 to 4) under ``--protocol matbench``, else ``None``.
     """
 
     manifest: ModelManifest
@@ -48,6 +53,7 @@ class Planned:
     seed: int
     overrides: dict[str, Any]
     config_sha256: str
+    fold: int | None = None
 
 
 @dataclass
@@ -60,6 +66,8 @@ class Settings:
     max_samples: dict[str, int] | None = None
     num_samples: int | None = None
     timeout_s: float | None = None
+    #: ``"task"`` (the task's own split) or ``"matbench"`` (see :mod:`runner.protocols.matbench`)
+    protocol: str = "task"
 
 
 @dataclass(frozen=True)
@@ -95,13 +103,13 @@ def run_specs(plan: list[Planned], settings: Settings, run: RunSettings) -> list
         requested = settings.timeout_s if settings.timeout_s is not None else manifest.data.get("timeout_s")
         timeout = run.time_limit(DEFAULT_TIMEOUT_S if requested is None else requested)
         specs.append(RunSpec(
-            run_id=new_run_id(manifest.name, item.task, item.seed), model=manifest.name,
+            run_id=new_run_id(manifest.name, item.task, item.seed, item.fold), model=manifest.name,
             model_dir=str(manifest.folder), task=item.task, seed=item.seed, data_variant=settings.data_variant,
             data_roots=[str(p) for p in run.data_roots], profile=settings.profile, overrides=item.overrides,
             max_samples=settings.max_samples, sampling_interval_s=run.sampling_interval_s, backend=run.backend,
             git_sha=run.git_sha, num_samples=settings.num_samples, n_jobs=run.n_jobs,
             cache_dir=str(run.cache_dir) if run.cache_dir else None, timeout_s=timeout,
-            config_sha256=item.config_sha256))
+            config_sha256=item.config_sha256, protocol=settings.protocol, fold=item.fold))
     return specs
 
 
@@ -115,12 +123,15 @@ def config_sha256(model_sha: str, task: str, settings: Settings, overrides: dict
     document = {"model_files": model_sha, "task": task, "data_variant": settings.data_variant,
                 "profile": settings.profile, "overrides": overrides, "max_samples": settings.max_samples,
                 "num_samples": settings.num_samples}
+    if settings.protocol != "task":  # absent for the task's own split: earlier hashes stay valid
+        document["protocol"] = settings.protocol
     return hashlib.sha256(json.dumps(document, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def build(manifests: list[ModelManifest], tasks: list[str], seeds: list[int], settings: Settings,
           cli_overrides: dict[str, Any], grid: Grid | None = None, skipped: list[str] | None = None) -> list[Planned]:
-    """Every (model, task, seed) to run, in order: models, then tasks, then seeds.
+    """Every (model, task, seed) to run, in order: models, then tasks, then seeds (then the 5
+    folds of each seed under ``settings.protocol == "matbench"``).
 
     ``tasks`` from the command line win over the grid's, which win over the model's defaults. A
     task whose type (or kind of structure: crystal or molecule, ``model.yaml`` ``structures``) the model
@@ -128,18 +139,33 @@ def build(manifests: list[ModelManifest], tasks: list[str], seeds: list[int], se
 
     Raises:
         runner.tasks.UnknownTaskError: a task name not in the catalogue.
+        runner.protocols.matbench.ProtocolError: ``--protocol matbench`` with a task named on the
+            command line or in the grid whose type is not regression or classification (task and
+            type named); such a task among a model's default tasks is skipped with a line.
     """
+    from runner.protocols import matbench
+
+    fold_numbers = [None] if settings.protocol == "task" else list(range(matbench.MATBENCH_KFOLD["n_splits"]))
     entries = {m.name: m for m in grid.models} if grid else {}
     plan = []
     for manifest in manifests:
         entry = entries.get(manifest.name)
-        model_tasks = tasks or (entry.tasks if entry and entry.tasks else None) or \
-            (list(grid.tasks) if grid and grid.tasks else None) or manifest.data["default_tasks"]
+        named = tasks or (entry.tasks if entry and entry.tasks else None) or \
+            (list(grid.tasks) if grid and grid.tasks else None)
+        model_tasks = named or manifest.data["default_tasks"]
         overrides = {**settings.overrides, **(entry.overrides if entry else {}), **cli_overrides}
         model_sha = model_folder_sha256(manifest.folder)
         for task in model_tasks:
             spec = get_task(task).spec
-            if spec.task_type not in manifest.data["task_types"]:
+            task_type = spec.task_type
+            if named or task_type in matbench.TASK_TYPES:
+                matbench.check_protocol(settings.protocol, task, task_type)
+            elif settings.protocol != "task":  # a model's default task the protocol does not apply to
+                if skipped is not None:
+                    skipped.append(f"{manifest.name} on {task}: --protocol {settings.protocol} does not apply to "
+                                   f"{task_type} tasks")
+                continue
+            if task_type not in manifest.data["task_types"]:
                 if skipped is not None:
                     skipped.append(f"{manifest.name} on {task}: task type {spec.task_type} not supported by the model")
                 continue
@@ -150,7 +176,8 @@ def build(manifests: list[ModelManifest], tasks: list[str], seeds: list[int], se
                                    f"(model.yaml structures: {', '.join(manifest.data.get('structures', ['crystal']))})")
                 continue
             digest = config_sha256(model_sha, task, settings, overrides)
-            plan.extend(Planned(manifest, task, seed, overrides, digest) for seed in seeds)
+            plan.extend(Planned(manifest, task, seed, overrides, digest, fold)
+                        for seed in seeds for fold in fold_numbers)
     return plan
 
 
@@ -194,9 +221,10 @@ def check_tasks(grid: Grid | None, cli_tasks: list[str]) -> None:
             raise UnknownTaskError(f"{grid.path}: {where}: {exc}") from exc
 
 
-def run_key(model: str, task: str, seed: int, config: str | None, data_sha: dict[str, str]) -> tuple:
-    """The identity of a run for ``--resume``."""
-    return model, task, seed, config, tuple(sorted(data_sha.items()))
+def run_key(model: str, task: str, seed: int, config: str | None, data_sha: dict[str, str],
+            fold: int | None = None) -> tuple:
+    """The identity of a run for ``--resume`` (``fold``: the Matbench fold, ``None`` without)."""
+    return model, task, seed, config, tuple(sorted(data_sha.items())), fold
 
 
 def completed(run_dirs: Iterable[Path], unreadable: list[tuple[Path, str]] | None = None) -> dict[tuple, Path]:
@@ -209,7 +237,7 @@ def completed(run_dirs: Iterable[Path], unreadable: list[tuple[Path, str]] | Non
         if not record.ok or record.status != "ok" or not record.result.get("config_sha256"):
             continue
         key = run_key(record.model, record.task, record.seed, record.result["config_sha256"],
-                      record.result["dataset"].get("sha256") or {})
+                      record.result["dataset"].get("sha256") or {}, record.fold)
         done[key] = Path(record.directory)
     return done
 
@@ -223,19 +251,27 @@ def drop_completed(plan: list[Planned], settings: Settings, data_roots: list[Pat
     A run directory whose result cannot be read is skipped (its runs are done again) and, when
     ``unreadable`` is given, appended to it as ``(directory, reason)``.
     """
+    from runner.datasets.base import file_sha256
+    from runner.protocols import matbench
+
     done = completed(run_dirs, unreadable)
     data_sha: dict[str, dict[str, str] | None] = {}  # by dataset: several tasks read the same files
     todo, skipped = [], []
     for item in plan:
         task = get_task(item.task)
-        if task.dataset not in data_sha:
+        source = task.dataset
+        official = matbench.official_file(item.task, data_roots) if settings.protocol == "matbench" else None
+        if official is not None:  # the run reads Matbench's own file instead
+            source = str(official)
+            data_sha.setdefault(source, {official.name: file_sha256(official)})
+        if source not in data_sha:
             try:
-                data_sha[task.dataset] = task.data_sha256(settings.data_variant, data_roots)
+                data_sha[source] = task.data_sha256(settings.data_variant, data_roots)
             except DatasetError:
-                data_sha[task.dataset] = None
-        sha = data_sha[task.dataset]
+                data_sha[source] = None
+        sha = data_sha[source]
         match = None if sha is None else done.get(run_key(item.manifest.name, item.task, item.seed,
-                                                          item.config_sha256, sha))
+                                                          item.config_sha256, sha, item.fold))
         if match is None:
             todo.append(item)
         else:

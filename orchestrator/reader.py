@@ -147,6 +147,17 @@ class RunRecord:
         return _mapping(self._get("dataset", "sha256"))
 
     @property
+    def protocol(self) -> str:
+        """``dataset.protocol.name`` (``"matbench"``), or ``"task"`` (the task's own split) when absent."""
+        return _text(self._get("dataset", "protocol", "name"), "task")
+
+    @property
+    def fold(self) -> int | None:
+        """``dataset.protocol.fold`` (0 to 4 for Matbench's protocol), ``None`` without a protocol."""
+        fold = self._get("dataset", "protocol", "fold")
+        return fold if isinstance(fold, int) and not isinstance(fold, bool) else None
+
+    @property
     def files(self) -> Mapping[str, Any]:
         """``files``: ``{role: file name in the run directory}``."""
         return _mapping(self._get("files"))

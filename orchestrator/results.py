@@ -59,7 +59,8 @@ def stage_inputs(spec: RunSpec, staging: Path, cache: dict | None = None) -> dic
     from runner.prepare import load_task_data, prepare as write_model_inputs
     from runner.score import record_failure
 
-    key = (spec.task, spec.data_variant, tuple(spec.data_roots), json.dumps(spec.max_samples, sort_keys=True))
+    key = (spec.task, spec.data_variant, tuple(spec.data_roots), json.dumps(spec.max_samples, sort_keys=True),
+           spec.seed, spec.protocol, spec.fold)  # the seed draws the validation split of some datasets
     try:
         data = cache.get(key) if cache is not None else None
         if data is None:

@@ -33,23 +33,40 @@ class TaskData:
         """The result's ``dataset`` block (with ``max_samples`` when the run truncated a split)."""
         d = self.dataset
         limits = {"max_samples": dict(self.max_samples)} if self.max_samples else {}
+        protocol = {"protocol": dict(d.protocol)} if d.protocol else {}
         return {"name": d.name, "variant": d.variant, "path": str(d.path), "split": d.split_description,
-                "sizes": d.sizes(), "sha256": d.sha256, **limits,
+                "sizes": d.sizes(), "sha256": d.sha256, **limits, **protocol,
                 **self.task_type.dataset_record(self.definition.spec, d.splits)}
 
 
 def load_task_data(spec: RunSpec) -> TaskData:
-    """Load the data of ``spec``'s task and check its targets.
+    """Load the data of ``spec``'s task and check its targets. With ``spec.protocol ==
+    "matbench"`` the splits are those of fold ``spec.fold`` (:func:`runner.protocols.matbench.apply`;
+    the sample limits apply to the fold's splits).
 
     Raises:
         runner.tasks.UnknownTaskError: unknown task.
+        runner.protocols.matbench.ProtocolError: an unknown protocol, a task type Matbench's
+            protocol does not apply to (named), or a missing or bad fold.
         runner.datasets.DatasetError: the dataset is missing, corrupted or unparsable.
         ValueError: a target the task type does not accept (sample named), or an unknown task type.
     """
     definition = get_task(spec.task)
     task_type = get_task_type(definition.spec.task_type)
-    dataset = definition.load(spec.data_variant, [Path(p) for p in spec.data_roots], spec.max_samples,
-                              seed=spec.seed)
+    roots = [Path(p) for p in spec.data_roots]
+    if spec.protocol == "task":
+        dataset = definition.load(spec.data_variant, roots, spec.max_samples, seed=spec.seed)
+    else:
+        from runner.protocols import matbench
+
+        matbench.check_protocol(spec.protocol, definition.spec.name, definition.spec.task_type)
+        if spec.fold is None:
+            raise matbench.ProtocolError(f"run spec {spec.run_id}: protocol {spec.protocol} needs a fold (0 to 4)")
+        official = matbench.official_file(definition.spec.name, roots)  # Matbench's own rows: no other load
+        whole = None if official is not None else definition.load(spec.data_variant, roots, None, seed=spec.seed)
+        dataset = matbench.apply(definition.spec.name, definition.spec.task_type, whole, int(spec.fold),
+                                 int(spec.seed), definition.holdout_fraction or matbench.DEFAULT_VAL_FRACTION,
+                                 roots, spec.max_samples)
     task_type.check_targets(definition.spec, dataset.splits)
     return TaskData(definition, task_type, dataset, dict(spec.max_samples) if spec.max_samples else None)
 

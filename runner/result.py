@@ -173,7 +173,9 @@ def base_result(spec) -> dict[str, Any]:
         "task": {"name": spec.task, "target": "unknown", "unit": None},
         "task_type": "regression",
         "dataset": {"name": "unknown", "variant": spec.data_variant, "sizes": {}, "sha256": {},
-                    **({"max_samples": dict(spec.max_samples)} if spec.max_samples else {})},
+                    **({"max_samples": dict(spec.max_samples)} if spec.max_samples else {}),
+                    **({"protocol": {"name": spec.protocol, "fold": spec.fold}}
+                       if getattr(spec, "protocol", "task") != "task" else {})},
         "status": "failed",
         "config_sha256": spec.config_sha256,
         "backend": spec.backend,

@@ -73,6 +73,9 @@ class RunSpec:
         n_jobs: processes for fingerprinting in the scoring stage (``None``: all cores).
         config_sha256: the orchestrator's content hash of the model folder and this configuration
             (recorded in the result; ``--resume`` matches on it).
+        protocol: the evaluation protocol: ``"task"`` (the task's own split) or ``"matbench"``
+            (Matbench's 5-fold cross-validation, :mod:`runner.protocols.matbench`).
+        fold: with ``protocol="matbench"``: the fold, 0 to 4; ``None`` otherwise.
     """
 
     run_id: str
@@ -94,6 +97,8 @@ class RunSpec:
     cache_dir: str | None = None
     n_jobs: int | None = None
     config_sha256: str | None = None
+    protocol: str = "task"
+    fold: int | None = None
 
     @classmethod
     def from_dict(cls, data: Any, source: str = "run spec") -> "RunSpec":
@@ -184,7 +189,8 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def new_run_id(model: str, task: str, seed: int) -> str:
-    """``<UTC yyyymmddThhmmss>-<model>-<task>-s<seed>-<6 hex>``: unique, sortable by start time."""
+def new_run_id(model: str, task: str, seed: int, fold: int | None = None) -> str:
+    """``<UTC yyyymmddThhmmss>-<model>-<task>-s<seed>[-f<fold>]-<6 hex>``: unique, sortable by start
+    time (``-f<fold>``: a Matbench fold)."""
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
-    return f"{stamp}-{model}-{task}-s{seed}-{secrets.token_hex(3)}"
+    return f"{stamp}-{model}-{task}-s{seed}{'' if fold is None else f'-f{fold}'}-{secrets.token_hex(3)}"

@@ -7,8 +7,9 @@ per-model summary (:mod:`orchestrator.report.summary`) therefore splits a model'
 - :func:`setting_of` reads what a run was run with apart from task and seed, from ``result.json``:
   the hyperparameter profile (``hyperparameters.profile``: ``bench`` or ``paper``), the effective
   hyperparameters (``hyperparameters.effective``), the data variant (``dataset.variant``) and the
-  sample limits (``dataset.max_samples``). These do not depend on the task, so runs of one setting on
-  several tasks share a column.
+  sample limits (``dataset.max_samples``) and the evaluation protocol (``dataset.protocol.name``:
+  the 5 folds of a ``--protocol matbench`` run share one column, apart from runs on the task's own
+  split). These do not depend on the task, so runs of one setting on several tasks share a column.
 - Within one model, task and setting, runs that still differ in ``config_sha256`` (model files,
   number of generated samples) or in the dataset files' sha256 are split too
   (:func:`setting_columns`), labelled by the short hash.
@@ -38,7 +39,7 @@ from .formatting import as_dict, dig
 from .pages import model_key
 
 __all__ = ["Setting", "SettingColumn", "setting_of", "setting_columns", "paper_differences",
-           "task_mismatch_note", "settings_text", "run_identity", "deduplicate"]
+           "task_mismatch_note", "settings_text", "run_identity", "deduplicate", "protocol_of", "fold_of"]
 
 
 def _canon(v: Any) -> str:
@@ -71,6 +72,7 @@ class Setting:
             the paper default (``hyperparameters.overridden``).
         variant: the data variant (``"subset"``, ``"full"``), ``None`` when not recorded.
         max_samples: the ``--max-samples`` limits (``{split: n}``), ``None`` without.
+        protocol: ``"task"`` (the task's own split) or ``"matbench"`` (Matbench's folds).
     """
 
     profile: str | None
@@ -78,12 +80,13 @@ class Setting:
     overridden: Mapping[str, Any]
     variant: str | None
     max_samples: Mapping[str, int] | None
+    protocol: str = "task"
 
     @property
     def key(self) -> tuple:
         """What two runs must share to be averaged together (besides model, task and hashes)."""
         hp = None if self.hyperparameters is None else _canon(self.hyperparameters)
-        return (self.profile, hp, self.variant, _canon(self.max_samples or {}))
+        return (self.profile, hp, self.variant, _canon(self.max_samples or {}), self.protocol)
 
 
 def setting_of(result: Mapping) -> Setting:
@@ -96,7 +99,19 @@ def setting_of(result: Mapping) -> Setting:
     return Setting(profile if isinstance(profile, str) else None,
                    dict(effective) if isinstance(effective, Mapping) and effective else None,
                    as_dict(hp.get("overridden")), variant if isinstance(variant, str) else None,
-                   dict(limits) if isinstance(limits, Mapping) and limits else None)
+                   dict(limits) if isinstance(limits, Mapping) and limits else None, protocol_of(result))
+
+
+def protocol_of(result: Mapping) -> str:
+    """``dataset.protocol.name`` of a result (``"matbench"``), ``"task"`` when absent."""
+    name = dig(result, "dataset", "protocol", "name")
+    return name if isinstance(name, str) and name else "task"
+
+
+def fold_of(result: Mapping) -> int | None:
+    """``dataset.protocol.fold`` of a result, ``None`` without a protocol."""
+    fold = dig(result, "dataset", "protocol", "fold")
+    return fold if isinstance(fold, int) and not isinstance(fold, bool) else None
 
 
 def paper_differences(setting: Setting) -> list[str]:
@@ -112,6 +127,8 @@ def paper_differences(setting: Setting) -> list[str]:
         notes.append(f"data: {setting.variant}")
     if setting.max_samples:
         notes.append(_limits_text(setting.max_samples))
+    if setting.protocol != "task":
+        notes.append(f"protocol: {setting.protocol} (values over its folds)")
     return notes
 
 
@@ -121,7 +138,8 @@ def settings_text(result: Mapping) -> str:
     ``"profile=bench; data=subset; max-samples train=96; epochs=10 (paper 500)"``."""
     s = setting_of(result)
     parts = [f"profile={s.profile}" if s.profile else "", f"data={s.variant}" if s.variant else "",
-             _limits_text(s.max_samples) if s.max_samples else ""]
+             _limits_text(s.max_samples) if s.max_samples else "",
+             f"protocol={s.protocol}" if s.protocol != "task" else ""]
     parts += [f"{k}={_show(v.get('used'))} (paper {_show(v.get('paper'))})"
               for k, v in s.overridden.items() if isinstance(v, Mapping)]
     return "; ".join(p for p in parts if p)
@@ -188,6 +206,8 @@ def _split_label(settings: Sequence[Setting], setting: Setting) -> str:
         parts.append(f"data={setting.variant}")
     if len({_canon(s.max_samples or {}) for s in settings}) > 1:
         parts.append(_limits_text(setting.max_samples) if setting.max_samples else "no max-samples")
+    if len({s.protocol for s in settings}) > 1:
+        parts.append(f"protocol={setting.protocol}")
     return ", ".join(parts)
 
 
@@ -258,11 +278,11 @@ def task_mismatch_note(task: str, columns: Sequence[tuple[str, Setting]]) -> str
 
 def run_identity(result: Mapping) -> tuple:
     """What makes two runs the same computation: model, task, seed, ``config_sha256`` (model files
-    and settings) and the dataset's variant and file sha256."""
+    and settings), the dataset's variant and file sha256, and the Matbench fold (``None`` without)."""
     dataset = as_dict(result.get("dataset"))
     sha = as_dict(dataset.get("sha256"))
     return (model_key(result), _task(result), result.get("seed"), result.get("config_sha256"),
-            dataset.get("variant"), tuple(sorted(sha.items())))
+            dataset.get("variant"), tuple(sorted(sha.items())), fold_of(result))
 
 
 def deduplicate(results: Sequence[Mapping]) -> tuple[list[Mapping], list[tuple[str, list[str]]]]:

@@ -101,7 +101,8 @@ def _footnotes(runs: Sequence[RunView]) -> list[str]:
 
 def overviews(records: Sequence[RunRecord]) -> tuple[list[Overview], list[str]]:
     """The task-type sections' tables of all their runs (:meth:`Section.overviews`, e.g. the
-    energy/force table of potentials), in order of the task types' first appearance, and a note
+    energy/force table of potentials), in order of the task types' first appearance, then the
+    Matbench table of ``--protocol matbench`` runs (:mod:`orchestrator.report.matbench`), and a note
     per section whose table could not be made (the rest of the report never depends on them)."""
     results, _ = deduplicate([r.result for r in records if r.ok])
     tables: list[Overview] = []
@@ -112,6 +113,14 @@ def overviews(records: Sequence[RunRecord]) -> tuple[list[Overview], list[str]]:
             tables += section.overviews([r for r in results if str(r.get("task_type")) == task_type])
         except Exception as exc:  # noqa: BLE001 - one section's table never breaks the report
             errors.append(f"the {task_type} overview could not be made: {type(exc).__name__}: {exc}")
+    try:  # the runs of --protocol matbench span task types: a table of their own
+        from .matbench import matbench_table
+
+        table = matbench_table(results)
+        if table is not None:
+            tables.append(table)
+    except Exception as exc:  # noqa: BLE001 - never breaks the report
+        errors.append(f"the Matbench table could not be made: {type(exc).__name__}: {exc}")
     return tables, errors
 
 

@@ -12,7 +12,9 @@ Metric labels, units, formats and definitions come from :mod:`metrics.catalogue`
 What a cell holds:
 
 - values: mean ± sample standard deviation (``n - 1`` in the denominator) over the column's runs
-  on the row's task with status ``ok``: runs that differ only in their seed; a single value is shown without ``±``. When some runs of the model did not
+  on the row's task with status ``ok``: runs that differ only in their seed (and, under ``--protocol
+  matbench``, their fold: such runs have a column of their own, so the cell is Matbench's mean ± std
+  over the 5 folds); a single value is shown without ``±``. When some runs of the model did not
   end ok the cell is marked ``(k/n ok)``; when ok runs have no value (a metric stored as ``null``,
   i.e. undefined for that run) it is marked ``(m n/a)``;
 - no ok run: the failure status as published tables show it (``OOM``, ``TIMEOUT``, ``FAILED``,
@@ -51,7 +53,7 @@ from orchestrator.reader import RunRecord
 from . import baseline as baseline_view
 from .baseline import BASELINE_NOTE, FLAGS_NOTE, FlaggedRun
 from .suite import ModelColumn, SuiteTable, SummaryCell, SummaryGroup, SummaryRow, plural as _plural
-from .grouping import (deduplicate, paper_differences, run_identity,  # noqa: F401 (run_identity: re-exported)
+from .grouping import (deduplicate, fold_of, paper_differences, run_identity,  # noqa: F401 (run_identity: re-exported)
                        setting_columns, settings_text, task_mismatch_note)
 from .formatting import (DEFAULT_FLOPS_NOTE, STATUS_CLASSES, dig, format_count, format_flops, is_num,
                          metric_definition, metric_entry, metric_presentation, short_json)
@@ -79,7 +81,8 @@ _DASH = "—"
 NOTES = (
     "Cells: mean ± sample standard deviation (n − 1 in the denominator) over the seeds whose run ended ok, "
     "only over runs of one model and task with the same settings and data (other settings: another column); "
-    "a single value has no ±.",
+    "a single value has no ±. Under --protocol matbench (column labelled protocol=matbench, or settings "
+    "protocol=matbench) the runs are the 5 Matbench folds of each seed: the cell is the mean ± std over the folds.",
     "(k/n ok): only k of the column's n runs (on that task; for params and FLOPs: on all its "
     "tasks) ended ok, and the statistics use those k. (m n/a): m ok runs have no value for that row.",
     "OOM, TIMEOUT, FAILED, CANCELLED: no run ended ok; with mixed statuses the most frequent one is shown "
@@ -118,7 +121,8 @@ def _metrics(result: Mapping) -> Mapping:
 
 def _seed_text(result: Mapping) -> str:
     seed = result.get("seed")
-    return "?" if seed is None else str(seed)
+    fold = fold_of(result)
+    return ("?" if seed is None else str(seed)) + ("" if fold is None else f" fold {fold}")
 
 
 def _count_statuses(results: Sequence[Mapping]) -> dict[str, int]:

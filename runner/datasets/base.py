@@ -25,6 +25,9 @@ class LoadedDataset:
         splits: ``{"train": [...], "val": [...], "test": [...]}`` of :class:`Sample`.
         sha256: ``{file name: sha256 hex}`` of every file read.
         split_description: how the split was made (human-readable, goes into the result).
+        notes: notes for the result (e.g. a truncated split).
+        protocol: the evaluation protocol's record when the splits were made by one
+            (:func:`runner.protocols.matbench.apply`: name, fold, ...); ``None`` for the task's own split.
     """
 
     name: str
@@ -34,6 +37,7 @@ class LoadedDataset:
     sha256: dict[str, str]
     split_description: str
     notes: list[str] = field(default_factory=list)
+    protocol: dict | None = None
 
     def sizes(self) -> dict[str, int]:
         """Number of samples per split."""
