@@ -269,12 +269,11 @@ def _pinned(names: Sequence[str]) -> list[str]:
     return [pins[n] for n in names if n in pins]
 
 
-def ensure_test_tools(say: Callable[[str], None] = print) -> Path:
-    """A folder with pytest and hypothesis (versions of ``requirements.lock``) for ``PYTHONPATH``
-    when a model's tests run in its environment; created once."""
-    requirements = _pinned(TEST_TOOLS)
+def _ensure_target(prefix: str, requirements: list[str], what: str, say: Callable[[str], None]) -> Path:
+    """``<envs root>/<prefix>-<sha>``: ``requirements`` installed ``--no-deps`` with ``pip --target``
+    once (built in a temporary folder renamed into place, under a file lock)."""
     sha = hashlib.sha256(("\n".join(requirements) + platform.python_version()).encode()).hexdigest()[:16]
-    folder = envs_root() / f"test-tools-{sha}"
+    folder = envs_root() / f"{prefix}-{sha}"
     if (folder / STAMP).is_file():
         return folder
     with _locked(folder.with_name(folder.name + ".lock")):
@@ -282,12 +281,18 @@ def ensure_test_tools(say: Callable[[str], None] = print) -> Path:
             return folder
         tmp = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
-        say(f"installing the test tools ({', '.join(requirements)}) into {folder}")
-        _pip(Path(sys.executable), ["--no-deps", "--target", str(tmp), *requirements], "test tools", say)
+        say(f"installing the {what} ({', '.join(requirements)}, --no-deps) into {folder}")
+        _pip(Path(sys.executable), ["--no-deps", "--target", str(tmp), *requirements], what, say)
         (tmp / STAMP).write_text(json.dumps({"requirements": requirements}, allow_nan=False) + "\n")
         shutil.rmtree(folder, ignore_errors=True)
         os.rename(tmp, folder)
     return folder
+
+
+def ensure_test_tools(say: Callable[[str], None] = print) -> Path:
+    """A folder with pytest and hypothesis (versions of ``requirements.lock``) for ``PYTHONPATH``
+    when a model's tests run in its environment; created once."""
+    return _ensure_target("test-tools", _pinned(TEST_TOOLS), "test tools", say)
 
 
 def ensure_matbench_tools(say: Callable[[str], None] = print) -> Path:
@@ -297,22 +302,7 @@ def ensure_matbench_tools(say: Callable[[str], None] = print) -> Path:
     Raises:
         ModelEnvError: pip failed (no index reachable), pip's output named.
     """
-    requirements = list(MATBENCH_TOOLS)
-    sha = hashlib.sha256(("\n".join(requirements) + platform.python_version()).encode()).hexdigest()[:16]
-    folder = envs_root() / f"matbench-tools-{sha}"
-    if (folder / STAMP).is_file():
-        return folder
-    with _locked(folder.with_name(folder.name + ".lock")):
-        if (folder / STAMP).is_file():
-            return folder
-        tmp = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        say(f"installing {', '.join(requirements)} (--no-deps) into {folder}")
-        _pip(Path(sys.executable), ["--no-deps", "--target", str(tmp), *requirements], "matbench tools", say)
-        (tmp / STAMP).write_text(json.dumps({"requirements": requirements}, allow_nan=False) + "\n")
-        shutil.rmtree(folder, ignore_errors=True)
-        os.rename(tmp, folder)
-    return folder
+    return _ensure_target("matbench-tools", list(MATBENCH_TOOLS), "matbench tools", say)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
