@@ -39,6 +39,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from orchestrator.integrity import file_sha256
 from orchestrator.reader import RunRecord
 from runner.wire import PREDICTIONS_FILE, RESULT_FILE
 
@@ -105,10 +106,6 @@ def classification_scores(y_true: Sequence[int], scores: Sequence[float]) -> dic
     auc = float(roc_auc_score(y, s)) if len(set(y.tolist())) == 2 else float("nan")
     return {"accuracy": float(accuracy_score(y, labels)), "balanced_accuracy": float(balanced_accuracy_score(y, labels)),
             "f1": float(f1_score(y, labels)), "rocauc": auc}
-
-
-def _file_sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def _predictions(record: RunRecord) -> tuple[list[str], list[float], list[float]]:
@@ -234,8 +231,8 @@ def build_document(selected: Mapping[str, Mapping[int, RunRecord]], git_sha: str
                 "scores": scores, "uncertainty": None}
             predictions_path = record.directory / (record.files.get("predictions") or PREDICTIONS_FILE)
             runs_meta[name]["folds"][f"fold_{fold}"] = {
-                "run_id": record.run_id, "result_sha256": _file_sha256(record.directory / RESULT_FILE),
-                "predictions_sha256": _file_sha256(predictions_path), "n_test": len(ids),
+                "run_id": record.run_id, "result_sha256": file_sha256(record.directory / RESULT_FILE),
+                "predictions_sha256": file_sha256(predictions_path), "n_test": len(ids),
                 "git_sha": ((record.result.get("environment") or {}).get("git_sha"))}
         tasks[name] = {"@module": "matbench.task", "@class": "MatbenchTask", "benchmark_name": BENCHMARK_NAME,
                        "dataset_name": name, "results": results}
