@@ -13,7 +13,7 @@ of :mod:`.driver`.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd

@@ -64,7 +64,7 @@ def test_protostructure_label_matches_the_structure(trained):
     adapter, splits, _ = trained
     for sample in splits["train"][:5]:
         label = adapter.protostructure_label(sample, "train")
-        spg, multiplicities, elements, _ = parse_protostructure_label(label)
+        spg, _multiplicities, elements, _ = parse_protostructure_label(label)
         assert int(spg) == sample.structure.get_space_group_info(symprec=0.1)[1]
         assert set(elements) == {e.symbol for e in sample.structure.composition.elements}
 
