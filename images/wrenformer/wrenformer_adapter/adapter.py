@@ -83,7 +83,6 @@ class WrenformerAdapter(AviaryAdapter):
         if unknown or not hp["embedding_aggregations"]:
             raise ValueError(f"wrenformer: hyperparameter embedding_aggregations {hp['embedding_aggregations']!r}: "
                              f"each comma-separated entry must be one of {', '.join(AGGREGATORS)}")
-        self._labels: dict[str, str] = {}
         self._network: WrenformerNetwork | None = None
 
     def _build_model(self) -> nn.Module:
@@ -108,22 +107,20 @@ class WrenformerAdapter(AviaryAdapter):
 
     def protostructure_label(self, sample: Sample, split: str) -> str:
         """pymatgen's protostructure label (``aflow_label:chemsys``, e.g.
-        ``"ABC_oI12_74_e_a_c:Dy-Fe-Mn"``), cached by sample id.
+        ``"ABC_oI12_74_e_a_c:Dy-Fe-Mn"``), computed once per loader (training, validation,
+        prediction).
 
         Raises:
             ValueError: spglib found no symmetry for the structure (naming the sample).
         """
-        key = f"{sample.id}\0{sample.structure.composition.formula}"
-        if key not in self._labels:
-            try:
-                label = get_protostructure_label(sample.structure, method="spglib", raise_errors=True)
-            except Exception as exc:  # spglib / pymatgen raise several types
-                raise ValueError(f"{split} sample {sample.id!r}: no protostructure label from spglib "
-                                 f"({type(exc).__name__}: {exc})") from exc
-            if not label or ":" not in label:
-                raise ValueError(f"{split} sample {sample.id!r}: no protostructure label from spglib ({label!r})")
-            self._labels[key] = label
-        return self._labels[key]
+        try:
+            label = get_protostructure_label(sample.structure, method="spglib", raise_errors=True)
+        except Exception as exc:  # spglib / pymatgen raise several types
+            raise ValueError(f"{split} sample {sample.id!r}: no protostructure label from spglib "
+                             f"({type(exc).__name__}: {exc})") from exc
+        if not label or ":" not in label:
+            raise ValueError(f"{split} sample {sample.id!r}: no protostructure label from spglib ({label!r})")
+        return label
 
     def _loader(self, samples: Sequence[Sample], targets: np.ndarray | None, shuffle: bool, split: str):
         check_structures(samples, split)
