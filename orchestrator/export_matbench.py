@@ -240,7 +240,8 @@ def build_document(selected: Mapping[str, Mapping[int, RunRecord]], git_sha: str
     if official_all:
         note = "an official Matbench submission: Matbench's own rows and folds, every test split complete"
     else:
-        note = ("Matbench-formatted but NOT an official Matbench submission: " + "; ".join(reasons))
+        note = ("Matbench-formatted but NOT an official Matbench submission (matbench itself will not load it: it "
+                "checks the task names and every fold's ids against its datasets): " + "; ".join(reasons))
     metadata = {"algorithm": first.display_name,
                 "mateval": {"official_submission": official_all, "note": note, "model": first.model,
                             "model_display_name": first.display_name, "seed": first.seed,
