@@ -8,7 +8,7 @@ model builder to call with which hyperparameters (:meth:`FrameworkAdapter.model_
 
 This file is byte-identical in ``images/nequip/nequip_adapter/driver.py`` and
 ``images/allegro/allegro_adapter/driver.py``: each model folder is its own Docker build context and
-cannot import the other's code (``tests/unit/test_nequip_driver_copies.py`` keeps the copies equal).
+cannot import the other's code (``tests/unit/test_shared_model_files.py`` keeps the copies equal).
 """
 
 from __future__ import annotations

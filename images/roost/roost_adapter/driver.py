@@ -3,7 +3,7 @@ Wrenformer adapters.
 
 This file is kept byte-identical in ``images/roost/roost_adapter/driver.py`` and
 ``images/wrenformer/wrenformer_adapter/driver.py`` (each model folder is its own Docker build
-context and cannot import the other's code); ``tests/unit/test_aviary_driver_copies.py`` checks
+context and cannot import the other's code); ``tests/unit/test_shared_model_files.py`` checks
 that the copies agree. Edit one, then copy it over the other.
 
 What comes from aviary, unchanged: the model classes (``aviary.roost.model.Roost``,
