@@ -26,8 +26,8 @@ __all__ = ["baseline_block", "baseline_metric", "flags", "flag_codes", "ratio", 
 
 #: The summary's note under a table with baseline rows.
 BASELINE_NOTE = ("Baseline rows: the trivial predictor's score on the same test split, from the same scoring code "
-                 "(regression: the training mean; classification: the training majority class, the training "
-                 "prior as score; spectra: the mean training spectrum; generation: random training crystals "
+                 "(regression: the training mean, or the per-element linear fit for a total energy such as QM9's "
+                 "U0; classification: the training majority class, the training prior as score; spectra: the mean training spectrum; generation: random training crystals "
                  "scored as if generated), mean over the same ok runs. ratio = the model's mean ÷ the baseline's "
                  "mean; the row label says whether below or above 1 is better; no ratio when the baseline is not "
                  "above 0 (e.g. R² ≈ 0).")
