@@ -68,7 +68,7 @@ def sync(device: str) -> None:
 def timed_steps(adapter: DimeNetPPAdapter, molecules, steps: int, prebuilt: list | None, device: str,
                 network=None) -> float:
     """Seconds for ``steps`` training steps over the first batches of ``molecules``."""
-    network = network or adapter.network
+    network = network if network is not None else adapter.network
     optimizer = torch.optim.Adam(adapter.network.parameters(), lr=1e-4)
     batches = prebuilt if prebuilt is not None else None
     sync(device)
