@@ -523,6 +523,10 @@ def heat_capacity(dos: ArrayLike, grid: ArrayLike, temperature: float = 300.0) -
     t = _check_temperature(temperature)
     with np.errstate(over="ignore"):  # denormal T: x = inf, and E(inf) = 0 as documented
         e = _einstein_function(HC_OVER_KB * g / t)
+    # only the shape of g(w) matters: scale each DOS to a maximum of 1 first, so that a DOS of
+    # subnormal magnitude (e.g. 5e-324 in one bin) keeps full precision and C_V stays <= 3 R
+    peak = d.max(axis=1, keepdims=True)
+    d = np.divide(d, peak, out=np.zeros_like(d), where=peak > 0)
     num = _trapezoid(d * e, g)
     den = _trapezoid(d, g)
     out = np.full(d.shape[0], np.nan)

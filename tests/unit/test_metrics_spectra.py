@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from scipy import integrate
@@ -236,9 +236,17 @@ def test_heat_capacity_mae_by_hand_and_nan():
     assert math.isnan(heat_capacity_mae(np.zeros((1, 51)), np.zeros((1, 51)), GRID))
 
 
+def _subnormal_dos() -> np.ndarray:
+    """The case hypothesis found in CI: one bin of 5e-324 (a subnormal float) in an otherwise zero DOS."""
+    dos = np.zeros((3, 51))
+    dos[0, 1] = 5e-324
+    return dos
+
+
 @settings(max_examples=50, deadline=None)
 @given(hnp.arrays(np.float64, (3, 51), elements=st.floats(0, 1)),
        st.floats(1.0, 5000.0), st.floats(1.0, 5000.0))
+@example(_subnormal_dos(), 1.0, 10.0)
 def test_heat_capacity_bounded_and_increasing_in_temperature(dos, t1, t2):
     lo, hi = sorted((t1, t2))
     c_lo, c_hi = heat_capacity(dos, GRID, lo), heat_capacity(dos, GRID, hi)
